@@ -1,0 +1,1 @@
+"""AMB-DSGDN (arXiv 2603.10043); added by the model issue (#4)."""

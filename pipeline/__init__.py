@@ -1,0 +1,1 @@
+"""Pipeline stages (``python -m pipeline.<stage>``) and the library code behind them."""

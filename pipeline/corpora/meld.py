@@ -1,0 +1,105 @@
+"""MELD.Raw adapter.
+
+Reads the official ``{train,dev,test}_sent_emo.csv`` (columns ``Sr No., Utterance, Speaker,
+Emotion, Sentiment, Dialogue_ID, Utterance_ID, Season, Episode, StartTime, EndTime``) and resolves
+``dia{D}_utt{U}.mp4`` (video + audio track) in ``train_splits/``, ``dev_splits_complete/`` and
+``output_repeated_splits_test/``.
+
+- Ids: ``dialogue_id = <split>_dia<D>``, ``utterance_id = <split>_dia<D>_utt<U>`` (the numeric ids
+  restart in every split).
+- Turns: rank of ``Utterance_ID`` within the dialogue. The release skips some ids (e.g. train
+  dialogue 1 has no utterance 4); each gap is logged and the turns are renumbered contiguously.
+- Speakers: ``speaker_idx`` = order of first appearance within the dialogue.
+- ``start_s``/``end_s``: the episode timestamps (``00:16:16,059``); each clip is a whole file.
+- Missing or undecodable clips (real release: dev dia110_utt7 missing, train dia125_utt3
+  corrupt) follow ``prepare.on_missing_media`` and are listed in ``errors.csv``.
+"""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.corpora.common import PrepareOptions, finalize, read_text_file, require_dir
+from pipeline.errorlog import ErrorLog
+from pipeline.manifest import (Manifest, ManifestError, list_problems,
+                               speaker_index_by_appearance)
+
+LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
+CLIP_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
+             "test": "output_repeated_splits_test"}
+CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
+               "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
+TIMESTAMP = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})$")
+
+
+def timestamp_seconds(value: str) -> float:
+    """``00:16:16,059`` -> 976.059; raises ValueError on anything else."""
+    m = TIMESTAMP.match(value.strip())
+    if not m:
+        raise ValueError(f"not an hh:mm:ss,mmm timestamp: {value!r}")
+    h, mi, s, ms = m.groups()
+    return int(h) * 3600 + int(mi) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+
+
+def load(root: Path, options: PrepareOptions) -> tuple[Manifest, ErrorLog]:
+    require_dir(root, "MELD.Raw root")
+    log = ErrorLog()
+    tables = [_read_split(root, split, options.encoding, log) for split in CSV_FILES]
+    table = pd.concat(tables, ignore_index=True)
+    table["speaker_idx"] = speaker_index_by_appearance(table)
+    return finalize(table, corpus="meld", root=root, labels=LABELS, options=options, log=log,
+                    extra_meta={"turn_gaps": log.count("utterance id gap")}), log
+
+
+def _read_split(root: Path, split: str, encoding: str, log: ErrorLog) -> pd.DataFrame:
+    path = root / CSV_FILES[split]
+    if not path.is_file():
+        raise ManifestError(f"{path}: MELD {split} CSV not found (check prepare.root)")
+    text = read_text_file(path, encoding)
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise ManifestError(f"{path}: not a readable CSV: {exc}") from None
+    missing = [c for c in CSV_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} "
+                            f"(found: {', '.join(raw.columns)})")
+    problems = []
+    rows = []
+    for i, r in raw.iterrows():
+        where = f"line {i + 2} (Sr No. {r['Sr No.']})"
+        try:
+            dia, utt = int(r["Dialogue_ID"]), int(r["Utterance_ID"])
+        except ValueError:
+            problems.append(f"{where}: Dialogue_ID/Utterance_ID must be integers, got "
+                            f"{r['Dialogue_ID']!r}/{r['Utterance_ID']!r}")
+            continue
+        try:
+            start, end = timestamp_seconds(r["StartTime"]), timestamp_seconds(r["EndTime"])
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        rows.append({
+            "corpus": "meld", "split": split, "dialogue_id": f"{split}_dia{dia}",
+            "utterance_id": f"{split}_dia{dia}_utt{utt}", "source_utt": utt,
+            "speaker": r["Speaker"].strip(), "text": r["Utterance"].strip(),
+            "label": r["Emotion"].strip().lower(), "start_s": start, "end_s": end,
+            "audio_path": f"{CLIP_DIRS[split]}/dia{dia}_utt{utt}.mp4",
+            "video_path": f"{CLIP_DIRS[split]}/dia{dia}_utt{utt}.mp4",
+        })
+    if problems:
+        raise ManifestError(list_problems(f"{path}: {len(problems)} bad row(s)", problems))
+    table = pd.DataFrame(rows)
+    table = table.sort_values(["dialogue_id", "source_utt"], kind="stable")
+    table["turn"] = table.groupby("dialogue_id").cumcount()
+    for dia, ids in table.groupby("dialogue_id")["source_utt"]:
+        absent = sorted(set(range(ids.max() + 1)) - set(ids))
+        if absent:
+            log.add(split=split, dialogue_id=dia, problem="utterance id gap",
+                    detail=f"Utterance_ID {', '.join(map(str, absent))} absent from {path.name}",
+                    action="turns renumbered contiguously")
+    return table.drop(columns="source_utt")

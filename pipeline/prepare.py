@@ -1,0 +1,60 @@
+"""Stage ``prepare``: corpus root -> data/prepared/{manifest.csv, manifest.meta.json, errors.csv, summary.json}.
+
+    python -m pipeline.prepare [--params params.yaml] [--out data/prepared]
+
+Reads the ``prepare`` section of params.yaml: ``corpus`` (iemocap | meld | csv), ``root``,
+``require``, ``on_missing_media``, ``probe_media``, ``encoding`` and the adapter's own section
+(``prepare.iemocap``, ``prepare.meld`` or ``prepare.csv``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline import manifest
+from pipeline.corpora import load_corpus
+from pipeline.corpora.common import PrepareOptions
+from pipeline.params import DEFAULT_PARAMS, load_section
+
+
+def run(params: dict, out_dir: Path) -> dict:
+    """Build, validate and write the manifest described by a ``prepare`` params section."""
+    options = PrepareOptions(
+        require=tuple(params.get("require", PrepareOptions.require)),
+        on_missing_media=params.get("on_missing_media", "keep"),
+        probe_media=bool(params.get("probe_media", True)),
+        encoding=params.get("encoding", "utf-8"),
+    )
+    for key in ("corpus", "root"):
+        if not params.get(key):
+            raise manifest.ManifestError(f"params: prepare.{key} is required")
+    corpus = params["corpus"]
+    adapter_params = params.get(corpus) or {}
+    result, log = load_corpus(corpus, params["root"], options, **adapter_params)
+    summary = manifest.write(result, log.table(), out_dir)
+    print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
+    print(manifest.format_summary(summary))
+    if log.rows:
+        problems = log.table().groupby(["problem", "action"]).size()
+        for (problem, action), n in problems.items():
+            print(f"  {n} x {problem} -> {action}")
+        print(f"  details: {out_dir / manifest.ERRORS_FILE}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--out", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+    try:
+        run(load_section("prepare", args.params), args.out)
+    except (manifest.ManifestError, KeyError, FileNotFoundError) as exc:
+        print(f"prepare: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
