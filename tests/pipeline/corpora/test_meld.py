@@ -1,0 +1,88 @@
+import pandas as pd
+import pytest
+
+from pipeline.corpora import load_corpus, meld
+from pipeline.corpora.common import PrepareOptions
+from pipeline.democorpus import meld_layout
+from pipeline.manifest import ManifestError
+from tests.conftest import shared_path
+
+
+def test_demo_corpus_with_release_defects(meld_demo):
+    m, log = load_corpus("meld", meld_demo)
+    t = m.table.set_index("utterance_id")
+    assert m.labels == meld.LABELS and set(t["label"]) <= set(meld.LABELS)
+    missing = "{}_dia{}_utt{}".format(*meld_layout.MISSING_CLIP)
+    corrupt = "{}_dia{}_utt{}".format(*meld_layout.CORRUPT_CLIP)
+    assert t.loc[missing, ["audio_path", "video_path"]].tolist() == ["", ""]
+    assert t.loc[corrupt, ["audio_path", "video_path"]].tolist() == ["", ""]
+    errors = log.table().set_index(["utterance_id", "modality"])
+    assert errors.loc[(missing, "audio"), "problem"] == "missing file"
+    assert errors.loc[(corrupt, "visual"), "problem"] == "unreadable file"
+    assert "Invalid data" in errors.loc[(corrupt, "visual"), "detail"]
+    assert set(errors["action"]) == {"kept, zero features + mask"}
+    ok = t.drop(index=[missing, corrupt])
+    assert (ok["audio_path"] == ok["video_path"]).all() and ok["audio_path"].str.endswith(".mp4").all()
+    assert ok["audio_path"].str.match(r"^(train_splits|dev_splits_complete|output_repeated_splits_test)/dia\d+_utt\d+\.mp4$").all()
+    assert t["video_side"].eq("").all() and t["video_start_s"].isna().all()
+
+
+def test_drop_and_fail_policies(meld_demo):
+    kept, _ = load_corpus("meld", meld_demo)
+    dropped, log = load_corpus("meld", meld_demo, PrepareOptions(on_missing_media="drop"))
+    assert len(dropped.table) == len(kept.table) - 2
+    assert set(log.table()["action"]) == {"utterance dropped"}
+    for _, d in dropped.table.groupby("dialogue_id"):
+        assert d["turn"].tolist() == list(range(len(d)))
+    with pytest.raises(ManifestError, match=r"lack media for a required modality[\s\S]*dev_dia1_utt1 \(dev\): audio: missing file"):
+        load_corpus("meld", meld_demo, PrepareOptions(on_missing_media="fail"))
+
+
+def test_text_only_run_ignores_media(meld_demo):
+    m, log = load_corpus("meld", meld_demo, PrepareOptions(require=("text",)))
+    assert not log.rows  # media are not required: nothing to report ...
+    assert (m.table["audio_path"] == "").sum() == 1  # ... but the missing clip has no path
+
+
+@pytest.mark.parametrize("value, seconds", [("00:16:16,059", 976.059), ("1:02:03,5", 3723.5),
+                                            ("00:00:00.100", 0.1)])
+def test_timestamps(value, seconds):
+    assert meld.timestamp_seconds(value) == pytest.approx(seconds)
+    assert meld.timestamp_seconds(meld_layout.timestamp(seconds)) == pytest.approx(seconds)
+
+
+def test_bad_csv_rows_are_named(meld_demo, tmp_path):
+    root = tmp_path / "MELD.Raw"
+    root.mkdir()
+    for split, name in meld.CSV_FILES.items():
+        table = pd.read_csv(meld_demo / name, dtype=str, keep_default_na=False)
+        if split == "dev":
+            table.loc[1, "EndTime"] = "soon"
+        table.to_csv(root / name, index=False)
+    with pytest.raises(ManifestError, match=r"dev_sent_emo.csv: 1 bad row\(s\):\n  line 3 \(Sr No. \d+\): not an hh:mm:ss,mmm timestamp: 'soon'"):
+        load_corpus("meld", root, PrepareOptions(require=("text",)))
+    (root / "dev_sent_emo.csv").write_text((meld_demo / "dev_sent_emo.csv").read_text())
+    (root / "test_sent_emo.csv").write_bytes(b"Sr No.,Utterance\n1,caf\xe9\n")
+    with pytest.raises(ManifestError, match=r"test_sent_emo.csv: line 2: cannot decode"):
+        load_corpus("meld", root, PrepareOptions(require=("text",), encoding="utf-8"))
+    (root / "test_sent_emo.csv").write_text("Sr No.,Utterance\n1,hi\n")
+    with pytest.raises(ManifestError, match="test_sent_emo.csv: missing column.s. Speaker, Emotion"):
+        load_corpus("meld", root, PrepareOptions(require=("text",)))
+
+
+def test_real_meld_csvs():
+    root = shared_path("meld", "MELD.Raw")
+    m, log = load_corpus("meld", root, PrepareOptions(require=("text",)))
+    summary = m.table.groupby("split").agg(utts=("utterance_id", "size"), dias=("dialogue_id", "nunique"))
+    assert summary.loc[["train", "dev", "test"]].values.tolist() == [[9989, 1038], [1109, 114], [2610, 280]]
+    assert m.table["label"].value_counts().to_dict()["neutral"] == 4710 + 470 + 1256
+    gaps = log.table()
+    assert set(gaps["problem"]) == {"utterance id gap"} and len(gaps) == 72 + 2 + 2
+    assert "Utterance_ID 6, 7 absent" in gaps.set_index("dialogue_id").loc["train_dia1", "detail"]
+    first = m.table.iloc[0]
+    assert first["utterance_id"] == "train_dia0_utt0" and first["start_s"] == pytest.approx(976.059)
+    assert first["text"].startswith("also I was the point person on my company\u2019s transition")
+    assert m.table.groupby("dialogue_id")["speaker_idx"].min().eq(0).all()
+    assert (m.table["audio_path"] == "").all()  # no media in this copy: text-only
+    with pytest.raises(ManifestError, match="lack media for a required modality"):
+        load_corpus("meld", root, PrepareOptions(require=("text", "audio"), on_missing_media="fail"))
