@@ -34,15 +34,22 @@ def write_avi(path: Path, frames: Iterable[np.ndarray], fps: int, size: tuple[in
 
 def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: int, size: tuple[int, int],
               wave: np.ndarray, sample_rate: int) -> None:
-    """H.264 video + AAC mono audio in MP4 (the MELD clip format)."""
+    """MPEG-4 Part 2 video + AAC mono audio in MP4 (MELD clips are MP4 with H.264 + AAC).
+
+    Not H.264: libx264 output differed from run to run inside the generator (same input frames),
+    which would make the DVC-cached demo corpus change on every rebuild.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "28"})
+        video = container.add_stream("mpeg4", rate=fps)
+        video.bit_rate = 300_000
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
         audio = container.add_stream("aac", rate=sample_rate, layout="mono")
-        for image in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = index
+            container.mux(video.encode(frame))
         container.mux(video.encode(None))
         padded = np.zeros(-(-len(wave) // AAC_FRAME) * AAC_FRAME, np.float32)
         padded[:len(wave)] = wave

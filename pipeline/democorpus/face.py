@@ -25,7 +25,7 @@ class Look:
 
 
 def random_look(rng: np.random.Generator) -> Look:
-    base = rng.uniform(0.55, 0.95)
+    base = rng.uniform(0.75, 0.95)
     skin = (int(150 * base + 40), int(180 * base + 40), int(215 * base + 40))
     hair = tuple(int(x) for x in rng.integers(10, 90, 3))
     return Look(skin, hair)  # type: ignore[arg-type]
@@ -44,7 +44,7 @@ def draw_face(canvas: np.ndarray, box: tuple[int, int, int, int], emotion: str, 
     cy = y + h // 2 + int(rng.normal(0, h * 0.015))
     fw, fh = int(w * 0.30), int(h * 0.40)               # face half-axes
     tint = np.array(affect.tint, float)
-    skin = tuple(int(c) for c in 0.6 * np.array(look.skin) + 0.4 * tint)
+    skin = tuple(int(c) for c in 0.5 * np.array(look.skin) + 0.5 * tint)
     cv2.ellipse(canvas, (cx, cy - int(fh * 0.35)), (int(fw * 1.08), int(fh * 0.8)), 0, 180, 360,
                 look.hair, -1)
     cv2.ellipse(canvas, (cx, cy), (fw, fh), 0, 0, 360, skin, -1)

@@ -1,7 +1,7 @@
 """Writes the demo corpus in the MELD.Raw layout.
 
 ``MELD.Raw/{train,dev,test}_sent_emo.csv`` with the release's columns and timestamp format, and one
-``dia{D}_utt{U}.mp4`` (H.264 video of the speaker + AAC audio) per utterance in ``train_splits/``,
+``dia{D}_utt{U}.mp4`` (MPEG-4 video of the speaker + AAC audio) per utterance in ``train_splits/``,
 ``dev_splits_complete/`` and ``output_repeated_splits_test/``. Like the real release, one dev clip
 is missing and one train clip is corrupt (truncated), so the error policy is exercised.
 """

@@ -64,7 +64,7 @@ class StoryParams:
     carry: float = 0.55
     contagion: float = 0.3
     mood_weight: float = 0.5
-    reliability: dict = field(default_factory=lambda: {"text": 0.6, "audio": 0.5, "visual": 0.5})
+    reliability: dict = field(default_factory=lambda: {"text": 0.65, "audio": 0.6, "visual": 0.55})
 
 
 @dataclass

@@ -28,7 +28,7 @@ def synthesize(rng: np.random.Generator, emotion: str, base_f0: float, seconds: 
     t = np.arange(n) / SAMPLE_RATE
     # Pitch: level from arousal/valence, linear slope from valence, slow vibrato, random-walk jitter.
     level = base_f0 * 2 ** (0.45 * a + 0.1 * v + rng.normal(0, 0.05))
-    slope = 2 ** (0.25 * v * (t / seconds - 0.5))
+    slope = 2 ** (0.6 * v * (t / seconds - 0.5))          # pleasant rises, unpleasant falls
     jitter_scale = 0.004 + 0.02 * max(a, 0) * (1 if v < 0 else 0.4)
     jitter = np.cumsum(rng.normal(0, jitter_scale, n)) / np.sqrt(np.arange(1, n + 1))
     f0 = level * slope * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t)) * (1 + jitter)
