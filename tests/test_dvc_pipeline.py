@@ -1,0 +1,87 @@
+"""`dvc repro` of demo -> prepare in a scratch copy of the repository."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import manifest
+from tests.conftest import REPO, SMALL_IEMOCAP, SMALL_MELD
+
+pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """Tracked files of this repository, in a fresh git repo, with small demo sizes."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    dest = tmp_path / "repo"
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    for stale in ("dvc.lock", "data/.gitignore", "data/prepared/.gitignore"):
+        (dest / stale).unlink(missing_ok=True)
+    set_params(dest, {"demo": {"iemocap": SMALL_IEMOCAP, "meld": SMALL_MELD}})
+    run(["git", "init", "-q"], dest)
+    return dest
+
+
+def set_params(repo: Path, updates: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in updates.items():
+        for key, value in values.items():
+            params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stale_stages(repo: Path) -> set[str]:
+    return set(json.loads(run(["dvc", "status", "--json"], repo)))
+
+
+def test_repro_builds_the_manifest_and_tracks_params(repo):
+    out = run(["dvc", "repro"], repo)
+    assert "Running stage 'demo'" in out and "Running stage 'prepare'" in out
+    m = manifest.read(repo / "data" / "prepared")
+    assert m.corpus == "iemocap" and set(m.table["split"]) == {"train", "dev", "test"}
+    assert m.media_path(m.table["audio_path"].iat[0]).is_file()  # root is relative to the repo
+    summary = json.loads((repo / "data" / "prepared" / "summary.json").read_text())
+    assert summary["test"]["utterances"] == (m.table["split"] == "test").sum()
+    assert "data/prepared/summary.json" in run(["dvc", "metrics", "show"], repo)
+    assert stale_stages(repo) == set()
+
+    set_params(repo, {"prepare": {"on_missing_media": "drop"}})
+    assert stale_stages(repo) == {"prepare"}
+    set_params(repo, {"prepare": {"on_missing_media": "keep"}, "demo": {"seed": 99}})
+    assert stale_stages(repo) == {"demo"}  # prepare follows when demo's output changes
+    run(["dvc", "repro"], repo)
+    assert stale_stages(repo) == set()
+
+    # Switching the corpus is a params change: the MELD layout, read by the MELD adapter.
+    set_params(repo, {"demo": {"layout": "meld"},
+                      "prepare": {"corpus": "meld", "root": "data/demo/MELD.Raw"}})
+    run(["dvc", "repro"], repo)
+    m = manifest.read(repo / "data" / "prepared")
+    assert m.corpus == "meld" and m.labels[0] == "neutral"
+    errors = (repo / "data" / "prepared" / "errors.csv").read_text()
+    assert "missing file" in errors and "unreadable file" in errors
+
+
+def test_prepare_cli_reports_bad_params(repo):
+    set_params(repo, {"prepare": {"corpus": "friends"}})
+    done = subprocess.run([sys.executable, "-m", "pipeline.prepare"], cwd=repo,
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "prepare: error: prepare.corpus: unknown corpus 'friends'" in done.stderr
