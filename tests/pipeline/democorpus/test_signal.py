@@ -89,7 +89,7 @@ def test_each_modality_above_chance_and_fusion_better(corpus):
     # Late fusion: average of the unimodal class probabilities.
     proba["fusion"] = sum(proba.values()) / 3
     acc = {name: float((classes[p.argmax(1)] == labels).mean()) for name, p in proba.items()}
-    print(f"majority {majority:.3f}", {k: round(v, 3) for k, v in acc.items()})
+    print(f"{len(t)} utterances, majority {majority:.3f}", {k: round(v, 3) for k, v in acc.items()})
     for modality in ("text", "audio", "visual"):
         assert acc[modality] > majority + 0.08, (modality, acc, majority)
     assert acc["fusion"] > max(acc["text"], acc["audio"], acc["visual"]) + 0.03, acc
