@@ -1,7 +1,8 @@
 """The normalized manifest: one row per utterance, read by every later stage.
 
 Schema (column -> meaning); paths are relative to the corpus root recorded in the
-sidecar ``manifest.meta.json`` (absolute paths stay absolute), an empty path means
+sidecar ``manifest.meta.json`` (there relative to the manifest's folder, or absolute; absolute
+media paths stay absolute), an empty path means
 "no media for this modality" (see ``errors.csv`` for why):
 
 ========================  ==============================================================
@@ -25,6 +26,7 @@ video_side                ``left`` / ``right``: half of the frame showing the sp
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,12 +221,19 @@ def format_summary(summary: dict) -> str:
 
 
 def write(manifest: Manifest, errors: pd.DataFrame, out_dir: Path) -> dict:
-    """Write manifest.csv, manifest.meta.json, errors.csv and summary.json; return the summary."""
+    """Write manifest.csv, manifest.meta.json, errors.csv and summary.json; return the summary.
+
+    A relative corpus root is stored relative to ``out_dir``, so the manifest resolves its media
+    from any working directory and moves with the repository; an absolute root stays absolute.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.table.to_csv(out_dir / MANIFEST_FILE, index=False, encoding="utf-8")
     errors.to_csv(out_dir / ERRORS_FILE, index=False, encoding="utf-8")
     summary = summarize(manifest.table, errors, manifest.labels)
-    (out_dir / META_FILE).write_text(json.dumps(manifest.meta(), indent=2) + "\n")
+    meta = manifest.meta()
+    if not Path(manifest.root).is_absolute():
+        meta["root"] = os.path.relpath(Path(manifest.root).resolve(), out_dir.resolve())
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -241,4 +250,6 @@ def read(out_dir: Path | str) -> Manifest:
     table = normalize_columns(table)
     validate(table, meta["labels"], source=str(path))
     extra = {k: v for k, v in meta.items() if k not in {"corpus", "root", "labels", "columns"}}
-    return Manifest(table, meta["corpus"], meta["root"], list(meta["labels"]), extra)
+    root = Path(meta["root"])
+    root = root if root.is_absolute() else Path(os.path.normpath(out_dir / root))
+    return Manifest(table, meta["corpus"], str(root), list(meta["labels"]), extra)

@@ -56,7 +56,8 @@ def test_repro_builds_the_manifest_and_tracks_params(repo):
     assert "Running stage 'demo'" in out and "Running stage 'prepare'" in out
     m = manifest.read(repo / "data" / "prepared")
     assert m.corpus == "iemocap" and set(m.table["split"]) == {"train", "dev", "test"}
-    assert m.media_path(m.table["audio_path"].iat[0]).is_file()  # root is relative to the repo
+    wav = m.media_path(m.table["audio_path"].iat[0])
+    assert wav.is_file() and wav.is_relative_to(repo)  # resolved from the manifest, not the cwd
     summary = json.loads((repo / "data" / "prepared" / "summary.json").read_text())
     assert summary["test"]["utterances"] == (m.table["split"] == "test").sum()
     assert "data/prepared/summary.json" in run(["dvc", "metrics", "show"], repo)

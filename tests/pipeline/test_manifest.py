@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -66,6 +68,17 @@ def test_write_read_round_trip(tmp_path):
                                 "speakers": 2, "distinct_speaker_names": 2, "with_text": 2,
                                 "with_audio": 0, "with_video": 0, "errors": 0}
     assert back.media_path("") is None and back.media_path("a.wav") == tmp_path / "a.wav"
+
+
+def test_relative_root_resolves_from_any_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.wav").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    manifest.write(Manifest(table(), "csv", "corpus", LABELS), pd.DataFrame(), Path("data/prep"))
+    assert '"root": "../../corpus"' in (tmp_path / "data/prep" / manifest.META_FILE).read_text()
+    monkeypatch.chdir("/")
+    back = manifest.read(tmp_path / "data" / "prep")
+    assert back.media_path("a.wav").read_bytes() == b"x"
 
 
 def test_read_missing_manifest_names_the_path(tmp_path):
