@@ -11,7 +11,6 @@ export HF_HUB_OFFLINE ?= 1
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -19,10 +18,9 @@ install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
-	$(BIN)/dvc metrics show
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) data/demo data/prepared
+	rm -rf $(VENV) data/demo data/prepared/manifest.csv data/prepared/manifest.meta.json data/prepared/errors.csv

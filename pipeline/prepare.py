@@ -1,4 +1,4 @@
-"""Stage ``prepare``: corpus root -> data/prepared/{manifest.csv, manifest.meta.json, errors.csv, summary.json}.
+"""Stage ``prepare``: corpus root -> data/prepared/ (manifest, meta, errors, summary).
 
     python -m pipeline.prepare [--params params.yaml] [--out data/prepared]
 

@@ -1,6 +1,7 @@
 """What every corpus adapter shares: options, text-file decoding, media checks, finalization."""
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,15 @@ import pandas as pd
 
 from pipeline import media
 from pipeline.errorlog import MEDIA_POLICIES, ErrorLog, apply_media_policy
-from pipeline.manifest import (MODALITIES, Manifest, ManifestError, normalize_columns,
-                               renumber_turns, sort_dialogues, validate)
+from pipeline.manifest import (
+    MODALITIES,
+    Manifest,
+    ManifestError,
+    normalize_columns,
+    renumber_turns,
+    sort_dialogues,
+    validate,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,22 @@ def read_text_file(path: Path, encoding: str) -> str:
             f"{exc.start} as {encoding} (set prepare.encoding, e.g. latin-1 or cp1252)") from None
     except LookupError:
         raise ManifestError(f"prepare.encoding: unknown encoding {encoding!r}") from None
+
+
+def read_csv_strings(path: Path, encoding: str, required: Sequence[str], what: str) -> pd.DataFrame:
+    """A CSV as strings (no NaN guessing), with decoding/parsing/column errors naming the file."""
+    if not path.is_file():
+        raise ManifestError(f"{path}: {what} not found (check prepare.root)")
+    text = read_text_file(path, encoding)
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise ManifestError(f"{path}: not a readable CSV: {exc}") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing required column(s) {', '.join(missing)} "
+                            f"(found: {', '.join(table.columns)})")
+    return table
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -17,16 +17,22 @@ belong to ``labels`` when given; otherwise the label set is the sorted set of la
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_text_file
+from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings
 from pipeline.errorlog import ErrorLog
-from pipeline.manifest import (FLOAT_COLUMNS, Manifest, ManifestError, list_problems,
-                               normalize_columns, speaker_index_by_appearance, validate)
+from pipeline.manifest import (
+    FLOAT_COLUMNS,
+    Manifest,
+    ManifestError,
+    list_problems,
+    normalize_columns,
+    speaker_index_by_appearance,
+    validate,
+)
 
 REQUIRED = ["dialogue_id", "utterance_id", "speaker", "label", "split"]
 OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "audio_end_s",
@@ -35,17 +41,7 @@ OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "
 
 def load(path: Path, options: PrepareOptions, *, labels: Sequence[str] | None = None,
          media_root: str | None = None, name: str = "csv") -> tuple[Manifest, ErrorLog]:
-    if not path.is_file():
-        raise ManifestError(f"{path}: manifest CSV not found (check prepare.root)")
-    text = read_text_file(path, options.encoding)
-    try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise ManifestError(f"{path}: not a readable CSV: {exc}") from None
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing required column(s) {', '.join(missing)} "
-                            f"(found: {', '.join(raw.columns)})")
+    raw = read_csv_strings(path, options.encoding, REQUIRED, "manifest CSV")
     table = raw[[c for c in REQUIRED + OPTIONAL if c in raw.columns]].copy()
     for col in table.columns:
         table[col] = table[col].str.strip()

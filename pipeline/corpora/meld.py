@@ -16,16 +16,14 @@ Emotion, Sentiment, Dialogue_ID, Utterance_ID, Season, Episode, StartTime, EndTi
 """
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_text_file, require_dir
+from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings, require_dir
 from pipeline.errorlog import ErrorLog
-from pipeline.manifest import (Manifest, ManifestError, list_problems,
-                               speaker_index_by_appearance)
+from pipeline.manifest import Manifest, ManifestError, list_problems, speaker_index_by_appearance
 
 LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
@@ -57,17 +55,7 @@ def load(root: Path, options: PrepareOptions) -> tuple[Manifest, ErrorLog]:
 
 def _read_split(root: Path, split: str, encoding: str, log: ErrorLog) -> pd.DataFrame:
     path = root / CSV_FILES[split]
-    if not path.is_file():
-        raise ManifestError(f"{path}: MELD {split} CSV not found (check prepare.root)")
-    text = read_text_file(path, encoding)
-    try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise ManifestError(f"{path}: not a readable CSV: {exc}") from None
-    missing = [c for c in CSV_COLUMNS if c not in raw.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} "
-                            f"(found: {', '.join(raw.columns)})")
+    raw = read_csv_strings(path, encoding, CSV_COLUMNS, f"MELD {split} CSV")
     problems = []
     rows = []
     for i, r in raw.iterrows():

@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.democorpus import encode, face
-from pipeline.democorpus.render import (RenderedTurn, frame_times, new_speaker, place_on_timeline,
-                                        render_turn, speaking_phase)
+from pipeline.democorpus.render import (
+    RenderedTurn,
+    frame_times,
+    new_speaker,
+    place_on_timeline,
+    render_turn,
+    speaking_phase,
+)
 from pipeline.democorpus.story import MELD_PRIOR, StoryParams, simulate_dialogue
 from pipeline.democorpus.voice import SAMPLE_RATE
 

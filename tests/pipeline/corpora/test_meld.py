@@ -66,7 +66,7 @@ def test_bad_csv_rows_are_named(meld_demo, tmp_path):
     with pytest.raises(ManifestError, match=r"test_sent_emo.csv: line 2: cannot decode"):
         load_corpus("meld", root, PrepareOptions(require=("text",), encoding="utf-8"))
     (root / "test_sent_emo.csv").write_text("Sr No.,Utterance\n1,hi\n")
-    with pytest.raises(ManifestError, match="test_sent_emo.csv: missing column.s. Speaker, Emotion"):
+    with pytest.raises(ManifestError, match="test_sent_emo.csv: missing required column.s. Speaker, Emotion"):
         load_corpus("meld", root, PrepareOptions(require=("text",)))
 
 
