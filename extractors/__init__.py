@@ -1,1 +1,36 @@
-"""Feature extractors behind a registry (text, audio, visual); added by the extraction issue (#3)."""
+"""Feature extractors behind a registry, one module per extractor family.
+
+Adding an extractor = one module in ``extractors/<modality>/`` with an
+:class:`~extractors.base.Extractor` subclass + one entry in :data:`REGISTRY`. ``params.yaml`` picks one per modality: ``extract.<modality>.name`` and
+``extract.<modality>.params``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from extractors.base import Extractor, ExtractorError
+
+REGISTRY: dict[str, str] = {
+    # name -> "module:Class" (imported on demand: torch/transformers load only when used)
+    "transformers": "extractors.text.hf_transformers:TransformersText",
+    "opensmile": "extractors.audio.opensmile_functionals:OpenSmileAudio",
+    "librosa": "extractors.audio.librosa_stats:LibrosaAudio",
+    "torchvision": "extractors.visual.torchvision_cnn:TorchvisionVisual",
+}
+
+
+def extractor_class(name: str) -> type[Extractor]:
+    import importlib
+
+    if name not in REGISTRY:
+        raise ExtractorError(f"unknown extractor {name!r} (registered: {', '.join(REGISTRY)})")
+    module, _, cls = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None) -> Extractor:
+    """Instantiate the extractor ``name`` for ``modality`` with its params (checked)."""
+    cls = extractor_class(name)
+    if cls.modality != modality:
+        raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor")
+    return cls(**(params or {}))

@@ -1,0 +1,1 @@
+"""audio extractors (one module per family)."""

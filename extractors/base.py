@@ -1,0 +1,100 @@
+"""What every feature extractor declares and does.
+
+An extractor turns one manifest row into a float32 vector of a fixed dimension, in two steps so
+that media decoding (CPU, I/O) can overlap with the model (``forward``):
+
+- ``load(row, media_path)`` -> model input for one utterance (text, waveform, face crops), or
+  raises :class:`UtteranceFailure` with a reason (unreadable media, zero-length span, ...);
+- ``forward(inputs)`` -> ``(len(inputs), dim)`` float32 array for a batch of loaded inputs.
+
+It also declares ``name``, ``modality``, its params (with defaults), ``dim`` and ``identity()``:
+everything that determines its output (model id + revision or weights source, library
+versions, params). A cache written under one identity is never read under another.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+
+class ExtractorError(ValueError):
+    """Bad extractor params or an unavailable model; the message names the param/model."""
+
+
+class UtteranceFailure(Exception):
+    """One utterance cannot be extracted; ``str(exc)`` is the reason recorded in the cache."""
+
+
+MediaPath = Callable[[str], Path | None]
+
+
+class Extractor(ABC):
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    defaults: ClassVar[Mapping[str, Any]]
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ExtractorError(f"extract.{self.modality}.{unknown[0]}: unknown param for extractor "
+                                 f"{self.name!r} (accepted: {', '.join(self.defaults)})")
+        self.params = {**self.defaults, **params}
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.params.get("batch_size", 16))
+
+    @property
+    @abstractmethod
+    def dim(self) -> int: ...
+
+    @abstractmethod
+    def identity(self) -> dict: ...
+
+    @abstractmethod
+    def load(self, row: pd.Series, media_path: MediaPath) -> Any: ...
+
+    @abstractmethod
+    def forward(self, inputs: list[Any]) -> np.ndarray: ...
+
+    def identity_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def input_key(self, row: pd.Series, media_path: MediaPath) -> str:
+        """Fingerprint of what this extractor reads for ``row``: a cached vector is reused only for
+        the same utterance id *and* the same fingerprint (text, or media file + span + size +
+        modification time), so a corpus regenerated under the same ids is recomputed."""
+        if self.modality == "text":
+            parts = [row["text"]]
+        else:
+            column, prefix = ("audio_path", "audio") if self.modality == "audio" else ("video_path", "video")
+            path = media_path(row[column])
+            stat = path.stat() if path is not None and path.exists() else None
+            parts = [row[column], row[f"{prefix}_start_s"], row[f"{prefix}_end_s"],
+                     row["video_side"] if prefix == "video" else "",
+                     stat.st_size if stat else None, stat.st_mtime_ns if stat else None]
+        return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def span(row: pd.Series, prefix: str) -> tuple[float | None, float | None]:
+    """``(start, end)`` seconds to cut from the ``prefix`` ('audio'/'video') source; None = file edge."""
+    start, end = row[f"{prefix}_start_s"], row[f"{prefix}_end_s"]
+    start = None if pd.isna(start) else float(start)
+    end = None if pd.isna(end) else float(end)
+    if start is not None and end is not None and end - start <= 0:
+        raise UtteranceFailure(f"zero-length span {start:.3f}-{end:.3f} s")
+    return start, end
+
+
+def media_file(row: pd.Series, column: str, media_path: MediaPath) -> Path:
+    path = media_path(row[column])
+    if path is None:
+        raise UtteranceFailure("no media (see prepare's errors.csv)")
+    return path

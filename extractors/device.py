@@ -1,0 +1,27 @@
+"""Device choice and mixed precision shared by the neural extractors."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from extractors.base import ExtractorError
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ExtractorError(f"device={name!r}: no CUDA device here (use auto or cpu)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ExtractorError(f"device={name!r}: not a torch device (auto, cpu, cuda, cuda:1)") from None
+
+
+def autocast(device: torch.device, precision: str):
+    """fp16/bf16 autocast on CUDA; a no-op on CPU or with fp32."""
+    if device.type != "cuda" or precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)

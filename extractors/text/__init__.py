@@ -1,0 +1,1 @@
+"""text extractors (one module per family)."""

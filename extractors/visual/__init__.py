@@ -1,0 +1,1 @@
+"""visual extractors (one module per family)."""

@@ -1,0 +1,64 @@
+"""Stage ``extract@<modality>``: manifest -> data/features/<modality>/ (see extractors.cache).
+
+    python -m pipeline.extract text|audio|visual [--params params.yaml]
+        [--manifest data/prepared] [--out data/features/<modality>]
+
+Reads ``extract.<modality>``: ``name`` (a registered extractor), ``params`` (its own),
+``on_failure`` (mask | drop), ``max_failed_fraction``, ``chunk_size``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from extractors import get_extractor
+from extractors.base import ExtractorError
+from extractors.runner import ExtractionError, extract
+from pipeline import manifest
+from pipeline.manifest import MODALITIES
+from pipeline.params import DEFAULT_PARAMS, load_section
+
+
+def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+    """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
+    if modality not in MODALITIES:
+        raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
+    if not section.get("name"):
+        raise ExtractorError(f"params: extract.{modality}.name is required")
+    m = manifest.read(manifest_dir)
+    params = dict(section.get("params") or {})
+    extractor = get_extractor(modality, section["name"], params)
+    meta = extract(m.table, m.media_path, extractor, out_dir, params=params,
+                   chunk_size=int(section.get("chunk_size", 128)),
+                   on_failure=section.get("on_failure", "mask"),
+                   max_failed_fraction=float(section.get("max_failed_fraction", 0.1)),
+                   progress=progress)
+    t = meta["timings"]
+    print(f"extract {modality}: {section['name']} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
+          f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} reused, "
+          f"{t['utt_per_s']:.1f} utt/s (load {t['load_s']:.1f} s, model {t['model_s']:.1f} s), "
+          f"{meta['constant_dims']['count']} constant dims")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modality", choices=MODALITIES)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        section = load_section("extract", args.params).get(args.modality) or {}
+        run(args.modality, section, args.manifest, args.out or Path("data/features") / args.modality)
+    except (ExtractorError, ExtractionError, manifest.ManifestError, KeyError, ValueError) as exc:
+        print(f"extract {args.modality}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
