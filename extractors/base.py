@@ -64,6 +64,10 @@ class Extractor(ABC):
     @abstractmethod
     def forward(self, inputs: list[Any]) -> np.ndarray: ...
 
+    def load_stats(self, loaded: Any) -> dict[str, int]:
+        """Per-utterance counters worth reporting (e.g. face-detection fallbacks); none by default."""
+        return {}
+
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 

@@ -42,13 +42,15 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
     vectors = writer.reusable(keys)
     todo = table[~table["utterance_id"].isin(vectors)]
     failures: dict[str, str] = {}
+    stats: dict[str, dict[str, int]] = {}    # counter -> utterance id -> value (non-zero only)
     timing = {"load_s": 0.0, "model_s": 0.0}
     bar = tqdm(total=len(todo), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
                disable=not progress, mininterval=1.0)
     for start in range(0, len(todo), chunk_size):
         chunk = todo.iloc[start:start + chunk_size]
         ids, feats = [], []
-        for batch_ids, batch_feats, batch_failures in _batches(chunk, media_path, extractor, timing):
+        for batch_ids, batch_feats, batch_failures in _batches(chunk, media_path, extractor, timing,
+                                                               stats):
             ids += batch_ids
             feats += list(batch_feats)
             failures.update(batch_failures)
@@ -61,6 +63,9 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
     meta = _report(table, vectors, failures, extractor, params, on_failure, len(table) - len(todo),
                    writer.discarded, {**timing, "total_s": elapsed,
                                       "utt_per_s": len(todo) / elapsed if elapsed else 0.0})
+    # Counters cover the utterances computed in this run (reused ones were counted when computed).
+    meta["load_stats"] = {counter: {"total": sum(per.values()), "utterances": len(per),
+                                    "per_utterance": per} for counter, per in stats.items()}
     ids = table["utterance_id"].tolist()
     writer.finalize(ids, [keys[u] for u in ids], meta.pop("_clean_vectors"), meta)
     if meta["n_failed"] > max_failed_fraction * len(table):
@@ -73,8 +78,8 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
     return meta
 
 
-def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
-             ) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict,
+             stats: dict[str, dict[str, int]]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (ids, features, failures) per batch; loading batch i+1 overlaps the model on batch i."""
     rows = [r for _, r in chunk.iterrows()]
     batches = [rows[i:i + extractor.batch_size] for i in range(0, len(rows), extractor.batch_size)]
@@ -83,11 +88,17 @@ def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
         t0 = time.perf_counter()
         ids, inputs, failed = [], [], {}
         for row in batch:
+            uid = row["utterance_id"]
             try:
-                inputs.append(extractor.load(row, media_path))
-                ids.append(row["utterance_id"])
+                loaded = extractor.load(row, media_path)
             except UtteranceFailure as exc:
-                failed[row["utterance_id"]] = str(exc)
+                failed[uid] = str(exc)
+                continue
+            inputs.append(loaded)
+            ids.append(uid)
+            for counter, value in extractor.load_stats(loaded).items():
+                if value:
+                    stats.setdefault(counter, {})[uid] = value
         return ids, inputs, failed, time.perf_counter() - t0
 
     with ThreadPoolExecutor(max_workers=1) as pool:

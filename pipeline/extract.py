@@ -39,7 +39,9 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     print(f"extract {modality}: {section['name']} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
           f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} reused, "
           f"{t['utt_per_s']:.1f} utt/s (load {t['load_s']:.1f} s, model {t['model_s']:.1f} s), "
-          f"{meta['constant_dims']['count']} constant dims")
+          f"{meta['constant_dims']['count']} constant dims"
+          + "".join(f", {c}: {v['total']} in {v['utterances']} utterances"
+                    for c, v in meta["load_stats"].items()))
     return meta
 
 

@@ -1,4 +1,4 @@
-"""`dvc repro` of demo -> prepare in a scratch copy of the repository."""
+"""`dvc repro` of demo -> prepare -> extract@* in a scratch copy of the repository."""
 import json
 import os
 import shutil
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from extractors.cache import read_features
 from pipeline import manifest
 from tests.conftest import REPO, SMALL_IEMOCAP, SMALL_MELD
 
@@ -35,6 +36,9 @@ def repo(tmp_path) -> Path:
     for stale in ("dvc.lock", "data/.gitignore", "data/prepared/.gitignore"):
         (dest / stale).unlink(missing_ok=True)
     set_params(dest, {"demo": {"iemocap": SMALL_IEMOCAP, "meld": SMALL_MELD}})
+    visual = yaml.safe_load((dest / "params.yaml").read_text())["extract"]["visual"]
+    visual["params"].update(frames=1, image_size=32)
+    set_params(dest, {"extract": {"visual": visual}})
     run(["git", "init", "-q"], dest)
     return dest
 
@@ -53,7 +57,8 @@ def stale_stages(repo: Path) -> set[str]:
 
 def test_repro_builds_the_manifest_and_tracks_params(repo):
     out = run(["dvc", "repro"], repo)
-    assert "Running stage 'demo'" in out and "Running stage 'prepare'" in out
+    for stage in ("demo", "prepare", "extract@text", "extract@audio", "extract@visual"):
+        assert f"Running stage '{stage}'" in out
     m = manifest.read(repo / "data" / "prepared")
     assert m.corpus == "iemocap" and set(m.table["split"]) == {"train", "dev", "test"}
     wav = m.media_path(m.table["audio_path"].iat[0])
@@ -63,17 +68,32 @@ def test_repro_builds_the_manifest_and_tracks_params(repo):
     assert "data/prepared/summary.json" in run(["dvc", "metrics", "show"], repo)
     assert stale_stages(repo) == set()
 
+    ids = m.table["utterance_id"].tolist()
+    dims = {mod: read_features(repo / "data" / "features" / mod, ids).dim
+            for mod in ("text", "audio", "visual")}
+    assert dims == {"text": 384, "audio": 1582, "visual": 1024}
+
+    # Swapping one modality's extractor params makes only that extraction out of date.
+    extract = yaml.safe_load((repo / "params.yaml").read_text())["extract"]
+    for modality, key, value in [("audio", "feature_set", "eGeMAPSv02"), ("text", "pooling", "cls"),
+                                 ("visual", "frames", 2)]:
+        changed = {**extract[modality], "params": {**extract[modality]["params"], key: value}}
+        set_params(repo, {"extract": {**extract, modality: changed}})
+        assert stale_stages(repo) == {f"extract@{modality}"}
+    set_params(repo, {"extract": extract})
+    assert stale_stages(repo) == set()
+
     set_params(repo, {"prepare": {"on_missing_media": "drop"}})
     assert stale_stages(repo) == {"prepare"}
     set_params(repo, {"prepare": {"on_missing_media": "keep"}, "demo": {"seed": 99}})
     assert stale_stages(repo) == {"demo"}  # prepare follows when demo's output changes
-    run(["dvc", "repro"], repo)
-    assert stale_stages(repo) == set()
+    run(["dvc", "repro", "prepare"], repo)
+    assert stale_stages(repo) == {"extract@text", "extract@audio", "extract@visual"}
 
     # Switching the corpus is a params change: the MELD layout, read by the MELD adapter.
     set_params(repo, {"demo": {"layout": "meld"},
                       "prepare": {"corpus": "meld", "root": "data/demo/MELD.Raw"}})
-    run(["dvc", "repro"], repo)
+    run(["dvc", "repro", "prepare"], repo)
     m = manifest.read(repo / "data" / "prepared")
     assert m.corpus == "meld" and m.labels[0] == "neutral"
     errors = (repo / "data" / "prepared" / "errors.csv").read_text()

@@ -118,6 +118,9 @@ class TorchvisionVisual(Extractor):
             found += is_face
         return {"crops": np.stack(crops), "fallbacks": len(crops) - found}
 
+    def load_stats(self, loaded: dict) -> dict[str, int]:
+        return {"face_fallbacks": int(loaded["fallbacks"])}
+
     def forward(self, inputs: list[dict]) -> np.ndarray:
         import torch
 

@@ -1,0 +1,143 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from extractors.base import Extractor, UtteranceFailure
+from extractors.cache import CHUNKS, CacheError, read_features
+from extractors.runner import ExtractionError, extract
+from pipeline import manifest
+from tests.conftest import REPO
+
+
+class Fake(Extractor):
+    """Deterministic toy audio extractor: vector from the utterance id; scripted failures/NaNs."""
+
+    name, modality, defaults = "fake", "audio", {"scale": 1.0, "batch_size": 4}
+    fail: set[str] = set()
+    nan: set[str] = set()
+    calls: list[str] = []
+
+    @property
+    def dim(self):
+        return 3
+
+    def identity(self):
+        return {"extractor": self.name, "scale": self.params["scale"]}
+
+    def load(self, row, media_path):
+        if row["utterance_id"] in self.fail:
+            raise UtteranceFailure("unreadable audio x.wav: broken")
+        return row["utterance_id"]
+
+    def forward(self, inputs):
+        Fake.calls += inputs
+        out = np.array([[int(u[1]) * 10 + int(u[-1]), sum(map(ord, u)) % 97, 1.0] for u in inputs], np.float32)
+        out[[i for i, u in enumerate(inputs) if u in self.nan]] = np.nan
+        return out * self.params["scale"]
+
+
+@pytest.fixture
+def table():
+    ids = [f"d{d}_u{u}" for d in range(3) for u in range(5)]
+    return pd.DataFrame({"utterance_id": ids, "audio_path": "", "audio_start_s": np.nan,
+                         "audio_end_s": np.nan, "text": ids, "video_side": ""})
+
+
+def run(table, out, **kw):
+    e = Fake(**kw.pop("params", {}))
+    return extract(table, lambda p: None, e, out, params=dict(e.params), chunk_size=4,
+                   progress=False, **kw)
+
+
+def test_reuse_and_invalidation(table, tmp_path):
+    Fake.calls = []
+    meta = run(table, tmp_path)
+    assert meta["n_ok"] == 15 and meta["reused"] == 0 and len(Fake.calls) == 15
+    assert not (tmp_path / CHUNKS).exists()
+    f = read_features(tmp_path, table["utterance_id"].tolist(), "fake", {"scale": 1.0, "batch_size": 4})
+    assert f.dim == 3 and f.mask.all() and f.meta["constant_dims"] == {"count": 1, "first": [2]}
+    Fake.calls = []
+    assert run(table, tmp_path)["reused"] == 15 and Fake.calls == []
+    # Same ids, changed input (e.g. a regenerated corpus): only those are recomputed.
+    changed = table.assign(audio_path=np.where(table.index < 2, "new.wav", ""))
+    assert run(changed, tmp_path)["reused"] == 13 and sorted(Fake.calls) == ["d0_u0", "d0_u1"]
+    # Another identity (params): everything recomputed, the old results counted as discarded.
+    Fake.calls = []
+    meta = run(table, tmp_path, params={"scale": 2.0})
+    assert meta["reused"] == 0 and meta["discarded_stale"] == 15 and len(Fake.calls) == 15
+
+
+def test_stale_and_incomplete_caches_are_refused(table, tmp_path):
+    run(table, tmp_path)
+    ids = table["utterance_id"].tolist()
+    params = {"scale": 1.0, "batch_size": 4}
+    with pytest.raises(CacheError, match="stale: built by extractor 'fake', requested 'opensmile'"):
+        read_features(tmp_path, ids, "opensmile", params)
+    with pytest.raises(CacheError, match=r"stale: built with other extractor params \(scale\)"):
+        read_features(tmp_path, ids, "fake", {**params, "scale": 3.0})
+    with pytest.raises(CacheError, match="stale: built for another manifest .15 rows, 1 manifest utterances absent"):
+        read_features(tmp_path, ids + ["new"], "fake", params)
+    with pytest.raises(CacheError, match="another order"):
+        read_features(tmp_path, ids[::-1], "fake", params)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "complete": False}))
+    with pytest.raises(CacheError, match="incomplete"):
+        read_features(tmp_path, ids)
+    with pytest.raises(CacheError, match="no cache here"):
+        read_features(tmp_path / "nothing", ids)
+
+
+def test_failures_nan_and_threshold(table, tmp_path):
+    Fake.fail, Fake.nan = {"d0_u1", "d2_u4"}, {"d1_u0"}
+    try:
+        meta = run(table, tmp_path, max_failed_fraction=0.5)
+        assert meta["n_failed"] == 3 and meta["n_ok"] == 12
+        assert {f["utterance_id"]: f["reason"] for f in meta["failures"]} == {
+            "d0_u1": "unreadable audio x.wav: broken", "d1_u0": "non-finite feature values",
+            "d2_u4": "unreadable audio x.wav: broken"}
+        f = read_features(tmp_path, table["utterance_id"].tolist())
+        assert f.mask.sum() == 12 and not f.mask[1] and (f.matrix[~f.mask] == 0).all()
+        assert np.isfinite(f.matrix).all()
+        with pytest.raises(ExtractionError, match=r"3 of 15 utterances failed \(> max_failed_fraction=0.1\)[\s\S]*2 x unreadable audio"):
+            run(table, tmp_path, max_failed_fraction=0.1)
+    finally:
+        Fake.fail, Fake.nan = set(), set()
+
+
+def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
+    """A real extraction killed with SIGKILL loses at most the chunk in flight."""
+    manifest.write(iemocap_manifest, pd.DataFrame(), tmp_path / "prepared")
+    params = {"extract": {"audio": {"name": "opensmile", "params": {"feature_set": "IS10"},
+                                    "chunk_size": 4}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    cmd = [sys.executable, "-m", "pipeline.extract", "audio", "--params", str(tmp_path / "params.yaml"),
+           "--manifest", str(tmp_path / "prepared")]
+    out = tmp_path / "features"
+    victim = subprocess.Popen(cmd + ["--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / CHUNKS).glob("*.npz"))) < 2:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    survived = len(list((out / CHUNKS).glob("*.npz")))
+    assert survived >= 2 and not (out / "meta.json").exists()
+    with pytest.raises(CacheError, match="no cache here"):
+        read_features(out, iemocap_manifest.table["utterance_id"].tolist())
+    resumed = subprocess.run(cmd + ["--out", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["reused"] >= 4 * survived and meta["n_ok"] == len(iemocap_manifest.table)
+    clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean")], cwd=REPO, capture_output=True)
+    assert clean.returncode == 0
+    ids = iemocap_manifest.table["utterance_id"].tolist()
+    np.testing.assert_array_equal(read_features(out, ids).matrix,
+                                  read_features(tmp_path / "clean", ids).matrix)

@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+
+from extractors import get_extractor
+from extractors.base import ExtractorError, UtteranceFailure
+from extractors.media_io import VideoReader
+from tests.conftest import shared_path
+
+SMALL = {"frames": 2, "image_size": 64, "weights": "none"}
+
+
+def video_row(path, start=np.nan, end=np.nan, side=""):
+    return pd.Series({"video_path": str(path), "video_start_s": start, "video_end_s": end,
+                      "video_side": side})
+
+
+def test_densenet_on_the_real_iemocap_avi():
+    avi = shared_path("real_media", "Ses01M_script02_2_M054_neutral.avi")
+    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4})
+    loaded = e.load(video_row(avi), lambda p: avi)
+    assert loaded["crops"].shape == (4, 64, 64, 3)
+    v = e.forward([loaded])
+    assert e.dim == 1024 and v.shape == (1, 1024) and np.isfinite(v).all() and v.std() > 0
+    identity = e.identity()
+    assert identity["weights"] == "none" and identity["seed"] == 0 and identity["backbone"] == "densenet121"
+
+
+def test_frames_are_sampled_over_the_span_on_the_speaker_side(iemocap_manifest):
+    m = iemocap_manifest
+    r = m.table.iloc[0]
+    reader = VideoReader()
+    path = m.media_path(r["video_path"])
+    start, end = r["video_start_s"], r["video_end_s"]
+    frames = reader.frames_at(path, [start + 0.05, (start + end) / 2, end - 0.05])
+    assert len(frames) == 3 and frames[0].shape == (160, 320, 3)
+    assert not np.array_equal(frames[0], frames[2])  # distinct moments of the dialogue video
+    e = get_extractor("visual", "torchvision", SMALL)
+    left = e.load(video_row(path, start, end, "left"), lambda p: path)
+    right = e.load(video_row(path, start, end, "right"), lambda p: path)
+    assert not np.array_equal(left["crops"], right["crops"])
+    assert e.load_stats(left) == {"face_fallbacks": left["fallbacks"]}
+    assert left["fallbacks"] <= 1  # the drawn faces are found by the Haar cascade
+
+
+def test_weights_sources(tmp_path, monkeypatch):
+    e1 = get_extractor("visual", "torchvision", SMALL)
+    e2 = get_extractor("visual", "torchvision", SMALL)
+    x = [{"crops": np.full((2, 64, 64, 3), 128, np.uint8), "fallbacks": 0}]
+    np.testing.assert_array_equal(e1.forward(x), e2.forward(x))  # seeded random init
+    # A local checkpoint (e.g. a FER+-trained DenseNet): head keys are ignored, body must fit.
+    net = torchvision.models.densenet121(num_classes=8)
+    torch.save(net.state_dict(), tmp_path / "ferplus.pt")
+    e3 = get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "ferplus.pt")})
+    assert len(e3.identity()["weights_sha256"]) == 16 and e3.identity()["seed"] is None
+    net.eval()
+    net.classifier = torch.nn.Identity()
+    images = (torch.full((2, 3, 64, 64), 128 / 255) - e3.mean) / e3.std
+    with torch.no_grad():
+        expected = net(images).mean(0).numpy()
+    np.testing.assert_allclose(e3.forward(x)[0], expected, rtol=1e-4, atol=1e-5)
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet.pt")
+    with pytest.raises(ExtractorError, match="checkpoint does not fit the backbone"):
+        get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "resnet.pt")})
+    # A weights enum that is not cached here: a clear error naming how to provide it.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(ExtractorError, match=r"weights='IMAGENET1K_V1': cannot load DenseNet121_Weights.IMAGENET1K_V1"):
+        get_extractor("visual", "torchvision", {**SMALL, "weights": "IMAGENET1K_V1"})
+    with pytest.raises(ExtractorError, match="not a weights enum of densenet121"):
+        get_extractor("visual", "torchvision", {**SMALL, "weights": "FERPLUS"})
+    r18 = get_extractor("visual", "torchvision", {**SMALL, "backbone": "resnet18"})
+    assert r18.dim == 512
+
+
+def test_video_failures(tmp_path):
+    e = get_extractor("visual", "torchvision", SMALL)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 2000)
+    with pytest.raises(UtteranceFailure, match="unreadable video bad.mp4"):
+        e.load(video_row(bad), lambda p: bad)
+    wav = shared_path("real_media", "Ses01F_impro05_F009.wav")
+    with pytest.raises(UtteranceFailure, match="no video stream"):
+        e.load(video_row(wav), lambda p: wav)
+    with pytest.raises(ExtractorError, match="extract.visual.backbone='densenet999'"):
+        get_extractor("visual", "torchvision", {"backbone": "densenet999"})
