@@ -1,8 +1,8 @@
 """Feature extractors behind a registry, one module per extractor family.
 
 Adding an extractor = one module in ``extractors/<modality>/`` with an
-:class:`~extractors.base.Extractor` subclass + one entry in :data:`REGISTRY`. ``params.yaml`` picks one per modality: ``extract.<modality>.name`` and
-``extract.<modality>.params``.
+:class:`~extractors.base.Extractor` subclass + one entry in :data:`REGISTRY`. ``params.yaml``
+picks one per modality: ``extract.<modality>.name`` and ``extract.<modality>.params``.
 """
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure, media_file, span
 from extractors.device import autocast, pick_device
-from extractors.visual.faces import FaceCropper
 from extractors.media_io import VideoReader
+from extractors.visual.faces import FaceCropper
 
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
