@@ -6,7 +6,13 @@ picks one per modality: ``extract.<modality>.name`` and ``extract.<modality>.par
 """
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Media decoding runs in a thread beside the model. With OpenMP's default busy-waiting, torch's
+# worker threads spin on the core the decoder needs; passive waiting measured +20% end-to-end
+# visual throughput on 2 cores (benchmarks/extract_speed.py). Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from extractors.base import Extractor, ExtractorError
 
