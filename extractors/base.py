@@ -64,6 +64,11 @@ class Extractor(ABC):
     @abstractmethod
     def forward(self, inputs: list[Any]) -> np.ndarray: ...
 
+    def order_key(self, row: pd.Series) -> float:
+        """Batches are formed from rows sorted by this key within a chunk (text: length, so a
+        batch holds similar lengths and little padding). Constant by default: manifest order."""
+        return 0.0
+
     def load_stats(self, loaded: Any) -> dict[str, int]:
         """Per-utterance counters worth reporting (e.g. face-detection fallbacks); none by default."""
         return {}

@@ -81,7 +81,7 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
 def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict,
              stats: dict[str, dict[str, int]]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (ids, features, failures) per batch; loading batch i+1 overlaps the model on batch i."""
-    rows = [r for _, r in chunk.iterrows()]
+    rows = sorted((r for _, r in chunk.iterrows()), key=extractor.order_key)  # stable
     batches = [rows[i:i + extractor.batch_size] for i in range(0, len(rows), extractor.batch_size)]
 
     def load(batch: list[pd.Series]) -> tuple[list[str], list[Any], dict[str, str], float]:

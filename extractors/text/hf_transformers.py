@@ -7,8 +7,9 @@ A hub id that is not in the local cache fails within seconds, naming the model (
 with ``HF_HUB_OFFLINE=1`` at once, otherwise after one short reachability check.
 
 Pooling: ``cls`` (first token, as the published RoBERTa features) or ``mean`` over real tokens;
-``layers``: 1 = last hidden layer, k = average of the last k. Batches are sorted by length (less
-padding), run without grad, with fp16/bf16 autocast on CUDA (``precision``).
+``layers``: 1 = last hidden layer, k = average of the last k. Batches are formed from utterances
+sorted by length (``order_key``: less padding), run without grad, with fp16/bf16 autocast on CUDA
+(``precision``).
 """
 from __future__ import annotations
 
@@ -66,6 +67,9 @@ class TransformersText(Extractor):
                 "transformers": transformers.__version__,
                 **{k: self.params[k] for k in ("pooling", "layers", "max_length")}}
 
+    def order_key(self, row: pd.Series) -> float:
+        return float(len(str(row["text"])))
+
     def load(self, row: pd.Series, media_path: MediaPath) -> str:
         text = str(row["text"]).strip()
         if not text:
@@ -75,8 +79,7 @@ class TransformersText(Extractor):
     def forward(self, inputs: list[str]) -> np.ndarray:
         import torch
 
-        order = np.argsort([len(t) for t in inputs])            # length-sorted: less padding
-        batch = self.tokenizer([inputs[i] for i in order], padding=True, truncation=True,
+        batch = self.tokenizer(inputs, padding=True, truncation=True,
                                max_length=int(self.params["max_length"]), return_tensors="pt")
         batch = {k: v.to(self.device) for k, v in batch.items()}
         k = int(self.params["layers"])
@@ -89,9 +92,7 @@ class TransformersText(Extractor):
             else:
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        result = np.empty((len(inputs), self.dim), np.float32)
-        result[order] = pooled.cpu().numpy()
-        return result
+        return pooled.cpu().numpy().astype(np.float32)
 
 
 def resolve_model(model: str, revision: str | None) -> str:

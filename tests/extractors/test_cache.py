@@ -140,3 +140,16 @@ def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
     ids = iemocap_manifest.table["utterance_id"].tolist()
     np.testing.assert_array_equal(read_features(out, ids).matrix,
                                   read_features(tmp_path / "clean", ids).matrix)
+
+
+def test_batches_follow_the_extractors_order_key(table, tmp_path):
+    class Sorted(Fake):
+        def order_key(self, row):
+            return -int(row["utterance_id"][-1])   # e.g. text length for the text extractor
+
+    Fake.calls = []
+    e = Sorted()
+    meta = extract(table, lambda p: None, e, tmp_path, params={}, chunk_size=5, progress=False)
+    assert Fake.calls[:5] == ["d0_u4", "d0_u3", "d0_u2", "d0_u1", "d0_u0"]
+    f = read_features(tmp_path, table["utterance_id"].tolist())
+    assert meta["n_ok"] == 15 and f.matrix[1, 0] == 1  # rows stay in manifest order

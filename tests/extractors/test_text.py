@@ -49,7 +49,7 @@ def test_tiny_roberta_through_from_pretrained(tiny_roberta):
     assert cls.dim == 32 and type(cls.model).__name__ == "RobertaModel"
     batch = run(cls, SENTENCES)
     assert batch.shape == (4, 32) and batch.dtype == np.float32 and np.isfinite(batch).all()
-    # Length-sorted batching returns rows in input order: same as one at a time (fp32, CPU).
+    # Padding does not change a row's features: batched == one at a time (fp32, CPU).
     one_by_one = np.vstack([run(cls, [s]) for s in SENTENCES])
     np.testing.assert_allclose(batch, one_by_one, atol=1e-5)
     mean = run(get_extractor("text", "transformers", {"model": str(tiny_roberta), "pooling": "mean"}), SENTENCES)
