@@ -17,6 +17,10 @@ math as projecting a B x L x L x d relation tensor, without allocating it.
 
 A *block* (Alg. 1): H-head layer -> dropout -> an output differential layer (1 head) -> linear ->
 residual -> LayerNorm.
+
+``differential=False`` gives the ``graph: gat`` ablation: the same layer with one attention map
+(``alpha = alpha+``, scores from the first half, no lambda, no ``1 - lambda_init`` scale), on the
+same subgraphs and with the same widths.
 """
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ class DiffGraphAttention(nn.Module):
     """Differential graph attention layer, H heads (Eq. 9-18). Output dim = heads * 2 * d_head."""
 
     def __init__(self, d_in: int, d_head: int, heads: int = 1, depth: int = 1, rel_dim: int = 32,
-                 attn_dropout: float = 0.0) -> None:
+                 attn_dropout: float = 0.0, differential: bool = True) -> None:
         super().__init__()
-        self.heads, self.d_head = heads, d_head
+        self.heads, self.d_head, self.differential = heads, d_head, differential
         self.proj = nn.Linear(d_in, heads * 2 * d_head, bias=False)                  # Eq. 9-10
         self.att_left = nn.Parameter(torch.empty(heads, 2, d_head))                  # Eq. 11-12
         self.att_right = nn.Parameter(torch.empty(heads, 2, d_head))
@@ -75,10 +79,15 @@ class DiffGraphAttention(nn.Module):
         edges = (adj > 0)[:, None, None]
         scores = scores.masked_fill(~edges, float("-inf"))
         alpha = torch.softmax(scores, dim=-1).nan_to_num(0.0)   # rows without edges (padding) -> 0
-        lam = self.lam().view(1, self.heads, 1, 1)
-        alpha = self.dropout(alpha[:, :, 0] - lam * alpha[:, :, 1])                  # (B,H,L,L)
+        if self.differential:
+            lam = self.lam().view(1, self.heads, 1, 1)
+            alpha = alpha[:, :, 0] - lam * alpha[:, :, 1]                            # (B,H,L,L)
+        else:
+            alpha = alpha[:, :, 0]
+        alpha = self.dropout(alpha)
         out = torch.einsum("bhij,bjhd->bihd", alpha, values.reshape(batch, length, self.heads, -1))
-        out = F.gelu(self.norm(out) * (1.0 - self.lambda_init))                      # Eq. 16-18
+        scale = (1.0 - self.lambda_init) if self.differential else 1.0
+        out = F.gelu(self.norm(out) * scale)                                         # Eq. 16-18
         return out.reshape(batch, length, self.heads * 2 * self.d_head)
 
 
@@ -87,13 +96,14 @@ class DiffRGCNBlock(nn.Module):
     residual -> LayerNorm. Keeps the width ``d_model`` (must be divisible by 2 * heads)."""
 
     def __init__(self, d_model: int, heads: int = 2, depth: int = 1, dropout: float = 0.1,
-                 attn_dropout: float = 0.0) -> None:
+                 attn_dropout: float = 0.0, differential: bool = True) -> None:
         super().__init__()
         if d_model % (2 * heads):
             raise ValueError(f"d_model={d_model} must be divisible by 2 * heads = {2 * heads}")
         self.heads = DiffGraphAttention(d_model, d_model // (2 * heads), heads, depth,
-                                        attn_dropout=attn_dropout)
-        self.output = DiffGraphAttention(d_model, d_model // 2, 1, depth, attn_dropout=attn_dropout)
+                                        attn_dropout=attn_dropout, differential=differential)
+        self.output = DiffGraphAttention(d_model, d_model // 2, 1, depth, attn_dropout=attn_dropout,
+                                         differential=differential)
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(d_model, d_model)
         self.norm = nn.LayerNorm(d_model)

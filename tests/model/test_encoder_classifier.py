@@ -1,0 +1,49 @@
+import pytest
+import torch
+from torch.nn import functional as F
+
+from model.classifier import fuse, masked_nll, total_loss
+from model.encoder import ModalityEncoder, sinusoidal_positions
+
+
+def test_sinusoidal_positions():
+    table = sinusoidal_positions(5, 8)
+    assert table.shape == (5, 8)
+    assert table[0, 0::2].abs().sum() == 0 and torch.all(table[0, 1::2] == 1)
+    assert table[3, 0] == pytest.approx(torch.sin(torch.tensor(3.0)).item())
+
+
+def test_contextual_encoder_ignores_padding_and_checks_speakers():
+    torch.manual_seed(0)
+    enc = ModalityEncoder(6, 16, contextual=True, max_speakers=3, heads=4, dropout=0.0).eval()
+    x = torch.randn(1, 4, 6)
+    speakers = torch.tensor([[0, 1, 0, 2]])
+    alone = enc(x, speakers, torch.ones(1, 4, dtype=torch.bool))
+    padded = enc(torch.cat([x, 50 * torch.randn(1, 3, 6)], 1),
+                 torch.tensor([[0, 1, 0, 2, 7, 7, 7]]), torch.tensor([[True] * 4 + [False] * 3]))
+    torch.testing.assert_close(padded[:, :4], alone, atol=1e-5, rtol=1e-5)
+    assert padded[:, 4:].abs().sum() == 0
+    with pytest.raises(ValueError, match="more than max_speakers=3"):
+        enc(x, torch.tensor([[0, 1, 3, 0]]), torch.ones(1, 4, dtype=torch.bool))
+    text = ModalityEncoder(6, 16, contextual=False)
+    torch.testing.assert_close(text(x, speakers, torch.ones(1, 4, dtype=torch.bool)), text.project(x))
+
+
+def test_loss_is_eq_33_and_ignores_padding():
+    torch.manual_seed(1)
+    logits = {"text": torch.randn(2, 3, 4), "audio": torch.randn(2, 3, 4)}
+    labels = torch.tensor([[0, 1, 2], [3, 0, 0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    loss, parts = total_loss(logits, labels, mask)
+    fusion = F.nll_loss(F.log_softmax(logits["text"] + logits["audio"], -1)[mask], labels[mask])
+    uni = {m: F.cross_entropy(z[mask], labels[mask]) for m, z in logits.items()}
+    expected = fusion + sum(u * u / 10 for u in uni.values())
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert parts["fusion"] == pytest.approx(fusion.item(), rel=1e-6)
+    changed = {m: z.clone() for m, z in logits.items()}
+    changed["text"][1, 2] = 100.0                      # a padded position
+    assert total_loss(changed, labels, mask)[0].item() == pytest.approx(loss.item())
+    weights = torch.tensor([1.0, 2.0, 1.0, 0.5])
+    weighted = masked_nll(fuse(logits), labels, mask, weights)
+    assert weighted.item() == pytest.approx(
+        F.nll_loss(fuse(logits)[mask], labels[mask], weight=weights).item())
