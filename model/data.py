@@ -1,0 +1,75 @@
+"""Dialogues from the manifest + feature caches, batched as padded tensors for the model."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+@dataclass
+class Dialogue:
+    dialogue_id: str
+    rows: np.ndarray                    # manifest row indices in turn order
+    speakers: np.ndarray                # speaker_idx per turn
+    labels: np.ndarray                  # label index per turn
+
+
+@dataclass
+class Batch:
+    features: dict[str, torch.Tensor]   # modality -> (B, L, d_m), zeros on padding/missing
+    present: dict[str, torch.Tensor]    # modality -> (B, L) bool: the utterance has that feature
+    speakers: torch.Tensor              # (B, L) long
+    lengths: torch.Tensor               # (B,) long
+    labels: torch.Tensor                # (B, L) long (0 on padding)
+    mask: torch.Tensor                  # (B, L) bool: real utterance
+    dialogue_ids: list[str]
+    rows: list[np.ndarray]
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch({m: x.to(device) for m, x in self.features.items()},
+                     {m: x.to(device) for m, x in self.present.items()},
+                     self.speakers.to(device), self.lengths.to(device), self.labels.to(device),
+                     self.mask.to(device), self.dialogue_ids, self.rows)
+
+
+def dialogues(table: pd.DataFrame, labels: Sequence[str], split: str) -> list[Dialogue]:
+    """The dialogues of ``split`` in turn order (manifest rows keep their index)."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    part = table[table["split"] == split].sort_values(["dialogue_id", "turn"], kind="stable")
+    return [Dialogue(dia, g.index.to_numpy(), g["speaker_idx"].to_numpy(),
+                     g["label"].map(index).to_numpy())
+            for dia, g in part.groupby("dialogue_id", sort=True)]
+
+
+def collate(group: Sequence[Dialogue], matrices: Mapping[str, np.ndarray],
+            present: Mapping[str, np.ndarray]) -> Batch:
+    """Pad a group of dialogues to the longest one (``matrices``: modality -> (N, d) features)."""
+    lengths = [len(d.rows) for d in group]
+    b, n = len(group), max(lengths)
+    feats = {m: torch.zeros(b, n, x.shape[1]) for m, x in matrices.items()}
+    has = {m: torch.zeros(b, n, dtype=torch.bool) for m in matrices}
+    speakers = torch.zeros(b, n, dtype=torch.long)
+    labels = torch.zeros(b, n, dtype=torch.long)
+    for i, d in enumerate(group):
+        k = len(d.rows)
+        for m, x in matrices.items():
+            feats[m][i, :k] = torch.from_numpy(x[d.rows])
+            has[m][i, :k] = torch.from_numpy(present[m][d.rows])
+        speakers[i, :k] = torch.from_numpy(d.speakers.astype(np.int64))
+        labels[i, :k] = torch.from_numpy(d.labels.astype(np.int64))
+    lengths_t = torch.tensor(lengths)
+    mask = torch.arange(n)[None] < lengths_t[:, None]
+    return Batch(feats, has, speakers, lengths_t, labels, mask, [d.dialogue_id for d in group],
+                 [d.rows for d in group])
+
+
+def batches(items: Sequence[Dialogue], batch_size: int, matrices: Mapping[str, np.ndarray],
+            present: Mapping[str, np.ndarray], rng: np.random.Generator | None = None
+            ) -> Iterator[Batch]:
+    """Batches of ``batch_size`` dialogues; shuffled with ``rng`` (training), else in order."""
+    order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
+    for start in range(0, len(items), batch_size):
+        yield collate([items[i] for i in order[start:start + batch_size]], matrices, present)

@@ -1,0 +1,185 @@
+"""Training AMB-DSGDN on cached features: one run per seed, model selection on dev only.
+
+Per epoch: shuffled dialogue batches; after ``warm_up_epochs`` the adaptive modality dropout
+(Alg. 2) masks the inputs, with per-modality weighted F1 taken from a no-grad pass of the same
+batch; the loss is Eq. 33. Then dev is scored (selection) and test is scored too, only to report
+the reference implementation's protocol (best test epoch), never to select.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+
+from model.ambdsgdn import AMBDSGDN, ModelConfig
+from model.classifier import total_loss
+from model.data import Batch, Dialogue, batches
+from model.modality_dropout import adaptive_modality_dropout
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 6.8e-5
+    weight_decay: float = 5e-5
+    class_weights: str = "inverse_frequency"     # inverse_frequency | none
+    device: str = "auto"
+    amp: bool = True                              # CUDA only
+    modality_dropout: bool = True
+    warm_up_epochs: int = 60
+    q_base: float = 0.3
+    lam: float = 0.9
+    p_exe: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.class_weights not in ("inverse_frequency", "none"):
+            raise ValueError(f"train.class_weights={self.class_weights!r}: use inverse_frequency or none")
+        for key in ("epochs", "batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"train.{key}={getattr(self, key)}: must be >= 1")
+
+
+@dataclass
+class RunResult:
+    seed: int
+    checkpoint: dict
+    curves: list[dict] = field(default_factory=list)
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train.device={name!r}: no CUDA device here (use auto or cpu)")
+    return torch.device(name)
+
+
+def class_weights(train: list[Dialogue], num_classes: int, kind: str) -> torch.Tensor | None:
+    if kind == "none":
+        return None
+    counts = np.bincount(np.concatenate([d.labels for d in train]), minlength=num_classes)
+    weights = counts.sum() / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
+            device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) over every real utterance of ``items``, in dialogue order."""
+    model.eval()
+    gold, pred = [], []
+    with torch.inference_mode():
+        for b in batches(items, batch_size, matrices, present):
+            b = b.to(device)
+            out = model(b.features, b.speakers, b.lengths)["fused"]
+            gold.append(b.labels[b.mask].cpu().numpy())
+            pred.append(out.argmax(-1)[b.mask].cpu().numpy())
+    return np.concatenate(gold), np.concatenate(pred)
+
+
+def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {"wa_f1": float(f1_score(gold, pred, average="weighted", zero_division=0)),
+            "wa_acc": float(accuracy_score(gold, pred))}
+
+
+def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
+              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print) -> RunResult:
+    """Train one seed; return the dev-selected checkpoint and per-epoch curves."""
+    rng = set_seed(seed)
+    device = pick_device(config.device)
+    model = AMBDSGDN(model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = class_weights(splits["train"], model_config.num_classes, config.class_weights)
+    weights = weights.to(device) if weights is not None else None
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generator = torch.Generator().manual_seed(seed)
+    best, curves = None, []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        losses, q_sum, q_batches = [], np.zeros(len(model.modalities)), 0
+        for b in batches(splits["train"], config.batch_size, matrices, present, rng):
+            b = b.to(device)
+            mask = b.mask if loss_mask_rows is None else b.mask & _trainable(b, loss_mask_rows, device)
+            features = [b.features[m] for m in model.modalities]
+            kept = None
+            if config.modality_dropout and epoch > config.warm_up_epochs and len(model.modalities) > 1:
+                f1 = _unimodal_f1(model, b, mask)
+                dropped = adaptive_modality_dropout(features, f1, q_base=config.q_base, lam=config.lam,
+                                                    p_exe=config.p_exe, generator=generator)
+                if dropped.applied:
+                    q_sum += dropped.q.cpu().numpy()
+                    features, kept = dropped.features, dropped.kept
+                q_batches += 1
+            feats = dict(zip(model.modalities, features))
+            speakers, lengths, labels = b.speakers, b.lengths, b.labels
+            if kept is not None:
+                if len(kept) == 0:
+                    continue
+                speakers, lengths, labels, mask = speakers[kept], lengths[kept], labels[kept], mask[kept]
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", enabled=use_amp):
+                out = model(feats, speakers, lengths)
+            loss, _ = total_loss({m: out[m].float() for m in model.modalities}, labels, mask, weights)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+        dev = scores(*predict(model, splits["dev"], matrices, present, config.batch_size, device))
+        test = scores(*predict(model, splits["test"], matrices, present, config.batch_size, device))
+        row = {"seed": seed, "epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+               "dev_wa_f1": dev["wa_f1"], "dev_wa_acc": dev["wa_acc"],
+               "test_wa_f1_reference_protocol_only": test["wa_f1"],
+               **{f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)},
+               "epoch_s": time.perf_counter() - started}
+        curves.append(row)
+        if best is None or dev["wa_f1"] > best[0]:
+            best = (dev["wa_f1"], epoch, copy.deepcopy(model.state_dict()))
+        log(f"seed {seed} epoch {epoch:3d}: loss {row['train_loss']:.4f} dev wa-F1 {dev['wa_f1']:.4f} "
+            f"acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s)")
+    checkpoint = {"state_dict": {k: v.cpu() for k, v in best[2].items()},
+                  "model_config": model_config.to_dict(), "selected_epoch": best[1],
+                  "dev_wa_f1": best[0], "seed": seed}
+    return RunResult(seed, checkpoint, curves)
+
+
+def _unimodal_f1(model: AMBDSGDN, b: Batch, mask: torch.Tensor) -> torch.Tensor:
+    """Weighted F1 of each modality's own head on the batch (no grad), for Alg. 2."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(b.features, b.speakers, b.lengths)
+    model.train(was_training)
+    gold = b.labels[mask].cpu().numpy()
+    return torch.tensor([f1_score(gold, out[m].argmax(-1)[mask].cpu().numpy(), average="weighted",
+                                  zero_division=0) for m in model.modalities], dtype=torch.float32)
+
+
+def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(B, L) bool: utterances allowed in the training loss (``on_failure: drop`` removes some)."""
+    out = torch.zeros_like(b.mask)
+    for i, rows in enumerate(b.rows):
+        out[i, : len(rows)] = torch.from_numpy(trainable_rows[rows]).to(device)
+    return out
+
+
+def load_model(path: Path | str, device: str = "cpu") -> tuple[AMBDSGDN, dict]:
+    """Rebuild a model from a checkpoint alone (no training code globals needed)."""
+    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    model = AMBDSGDN(ModelConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval(), checkpoint

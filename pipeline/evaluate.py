@@ -1,0 +1,142 @@
+"""Stage ``evaluate``: checkpoints -> metrics/<corpus>.json, <corpus>_confusion.png, <corpus>_per_class.csv.
+
+    python -m pipeline.evaluate [--params params.yaml] [--manifest data/prepared]
+        [--features data/features] [--models data/model] [--out metrics] [--name <corpus>]
+
+Scores every seed's dev-selected checkpoint on the test split and reports mean +- std over seeds.
+Also reports, clearly labelled, the score of the public reference's protocol (the best *test*
+epoch over training), which is not a valid estimate because it selects on test.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from extractors.cache import CacheError
+from model.data import dialogues
+from model.training import load_model, predict, scores
+from pipeline import manifest
+from pipeline.train import load_inputs
+
+REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
+                  "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
+
+
+def evaluate_checkpoint(path: Path, m, matrices, present) -> dict:
+    model, checkpoint = load_model(path)
+    if checkpoint["labels"] != m.labels:
+        raise ValueError(f"{path}: trained on labels {checkpoint['labels']}, manifest has {m.labels}")
+    test = dialogues(m.table, m.labels, "test")
+    gold, pred = predict(model, test, {k: matrices[k] for k in model.modalities}, present, 16, "cpu")
+    labels = list(range(len(m.labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=labels,
+                                                                     zero_division=0)
+    return {**scores(gold, pred),
+            "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
+            "per_class": {name: {"recall": float(recall[i]), "f1": float(f1[i]),
+                                 "precision": float(precision[i]), "support": int(support[i])}
+                          for i, name in enumerate(m.labels)},
+            "confusion": confusion_matrix(gold, pred, labels=labels).tolist(),
+            "selected_epoch": checkpoint["selected_epoch"], "seed": checkpoint["seed"],
+            "dev_wa_f1": checkpoint["dev_wa_f1"], "features": checkpoint["features"]}
+
+
+def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
+        name: str | None = None) -> dict:
+    m, matrices, present, _ = load_inputs(params, manifest_dir, features_dir)
+    paths = sorted((models_dir / "checkpoints").glob("seed_*.pt"))
+    if not paths:
+        raise ValueError(f"{models_dir}/checkpoints: no seed_*.pt (run the train stage)")
+    runs = [evaluate_checkpoint(p, m, matrices, present) for p in paths]
+    reference = []
+    for p in paths:
+        with open(models_dir / "curves" / f"{p.stem}.csv") as fh:
+            reference.append(max(float(r["test_wa_f1_reference_protocol_only"])
+                                 for r in csv.DictReader(fh)))
+    name = name or m.corpus
+
+    def stat(values):
+        return {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_seed": values}
+
+    first = runs[0]
+    metrics = {
+        "corpus": m.corpus, "labels": m.labels, "seeds": [r["seed"] for r in runs],
+        "test_wa_f1": stat([r["wa_f1"] for r in runs]), "test_wa_acc": stat([r["wa_acc"] for r in runs]),
+        "test_macro_f1": stat([r["macro_f1"] for r in runs]),
+        "per_class": {name: {k: float(np.mean([r["per_class"][name][k] for r in runs]))
+                             for k in ("recall", "f1", "precision")}
+                      | {"support": first["per_class"][name]["support"]} for name in m.labels},
+        "confusion_first_seed": first["confusion"],
+        "counts": {s: int((m.table["split"] == s).sum()) for s in ("train", "dev", "test")},
+        "selected_epochs": [r["selected_epoch"] for r in runs],
+        "dev_wa_f1": stat([r["dev_wa_f1"] for r in runs]),
+        "features": first["features"],
+        "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": stat(reference)},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with open(out_dir / f"{name}_per_class.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["label", "support", "recall", "precision", "f1"])
+        for label, row in metrics["per_class"].items():
+            writer.writerow([label, row["support"], f"{row['recall']:.4f}", f"{row['precision']:.4f}",
+                             f"{row['f1']:.4f}"])
+    plot_confusion(np.array(first["confusion"]), m.labels, out_dir / f"{name}_confusion.png",
+                   f"{m.corpus} test, seed {first['seed']}")
+    f1, acc = metrics["test_wa_f1"], metrics["test_wa_acc"]
+    print(f"{m.corpus} test ({len(runs)} seed(s)): wa-F1 {100 * f1['mean']:.2f} +- {100 * f1['std']:.2f}, "
+          f"wa-ACC {100 * acc['mean']:.2f} +- {100 * acc['std']:.2f} -> {out_dir / (name + '.json')}, "
+          f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}")
+    return metrics
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--features", type=Path, default=Path("data/features"))
+    parser.add_argument("--models", type=Path, default=Path("data/model"))
+    parser.add_argument("--out", type=Path, default=Path("metrics"))
+    parser.add_argument("--name", default=None, help="file stem (default: the manifest's corpus)")
+    args = parser.parse_args(argv)
+    try:
+        run(yaml.safe_load(args.params.read_text()), args.manifest, args.features, args.models,
+            args.out, args.name)
+    except (ValueError, CacheError, manifest.ManifestError) as exc:
+        print(f"evaluate: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

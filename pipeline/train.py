@@ -1,0 +1,115 @@
+"""Stage ``train``: manifest + features -> data/model/checkpoints/seed_<s>.pt, data/model/curves/seed_<s>.csv.
+
+    python -m pipeline.train [--params params.yaml] [--manifest data/prepared]
+        [--features data/features] [--out data/model]
+
+Reads ``model`` (architecture, modalities) and ``train`` (optimisation, seeds, modality dropout);
+feature caches are checked against ``extract.<modality>`` (a stale cache is refused). Params are
+validated before any training starts, naming the key at fault.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from extractors.cache import CacheError, read_features
+from model.ambdsgdn import MODALITIES, ModelConfig
+from model.data import dialogues
+from model.training import TrainConfig, train_one
+from pipeline import manifest
+
+MODEL_KEYS = {"modalities", "d_hidden", "window", "graph", "graph_heads", "encoder_heads",
+              "contextual", "max_speakers", "depth", "dropout"}
+
+
+def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
+    """Manifest, per-modality feature matrices/masks (checked caches), feature metadata."""
+    m = manifest.read(manifest_dir)
+    modalities = list(params["model"].get("modalities") or [])
+    unknown = [x for x in modalities if x not in MODALITIES]
+    if unknown or not modalities:
+        raise ValueError(f"model.modalities: {unknown or modalities} (expected a subset of "
+                         f"{', '.join(MODALITIES)})")
+    ids = m.table["utterance_id"].tolist()
+    matrices, present, metas = {}, {}, {}
+    for modality in modalities:
+        section = params.get("extract", {}).get(modality) or {}
+        cache = read_features(features_dir / modality, ids, section.get("name"),
+                              dict(section.get("params") or {}))
+        matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
+    return m, matrices, present, metas
+
+
+def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> list[dict]:
+    model_params = dict(params.get("model") or {})
+    unknown = sorted(set(model_params) - MODEL_KEYS)
+    if unknown:
+        raise ValueError(f"model.{unknown[0]}: unknown key (accepted: {', '.join(sorted(MODEL_KEYS))})")
+    train_params = dict(params.get("train") or {})
+    seeds = [int(s) for s in train_params.pop("seeds", [0])]
+    config = TrainConfig(**train_params)
+    m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
+    model_params.pop("modalities")
+    model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in matrices.items()},
+                               num_classes=len(m.labels), **model_params)
+    max_speakers = int(m.table["speaker_idx"].max()) + 1
+    if max_speakers > model_config.max_speakers:
+        raise ValueError(f"model.max_speakers={model_config.max_speakers}: a dialogue has "
+                         f"{max_speakers} speakers")
+    splits = {s: dialogues(m.table, m.labels, s) for s in ("train", "dev", "test")}
+    empty = [s for s, d in splits.items() if not d]
+    if empty:
+        raise ValueError(f"the manifest has no {empty[0]} dialogues")
+    # on_failure: drop -> utterances without features of a modality leave the training loss.
+    trainable = np.ones(len(m.table), bool)
+    for modality, meta in metas.items():
+        if meta.get("on_failure") == "drop":
+            trainable &= present[modality]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for seed in seeds:
+        result = train_one(seed, model_config, config, splits, matrices, present,
+                           None if trainable.all() else trainable)
+        checkpoint = {**result.checkpoint, "labels": m.labels, "corpus": m.corpus,
+                      "features": {k: {"extractor": v["extractor"], "params": v["params"],
+                                       "identity": v["identity"], "dim": v["dim"]}
+                                   for k, v in metas.items()},
+                      "train_config": vars(config)}
+        (out_dir / "checkpoints").mkdir(exist_ok=True)
+        (out_dir / "curves").mkdir(exist_ok=True)
+        torch.save(checkpoint, out_dir / "checkpoints" / f"seed_{seed}.pt")
+        with open(out_dir / "curves" / f"seed_{seed}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(result.curves[0]))
+            writer.writeheader()
+            writer.writerows(result.curves)
+        summaries.append({"seed": seed, "selected_epoch": checkpoint["selected_epoch"],
+                          "dev_wa_f1": checkpoint["dev_wa_f1"],
+                          "epoch_s": float(np.mean([r["epoch_s"] for r in result.curves]))})
+        print(f"seed {seed}: selected epoch {checkpoint['selected_epoch']} "
+              f"(dev wa-F1 {checkpoint['dev_wa_f1']:.4f}) -> {out_dir / 'checkpoints' / f'seed_{seed}.pt'}")
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--features", type=Path, default=Path("data/features"))
+    parser.add_argument("--out", type=Path, default=Path("data/model"))
+    args = parser.parse_args(argv)
+    try:
+        run(yaml.safe_load(args.params.read_text()), args.manifest, args.features, args.out)
+    except (ValueError, TypeError, CacheError, manifest.ManifestError) as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
