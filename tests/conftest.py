@@ -33,3 +33,16 @@ def iemocap_demo(tmp_path_factory) -> Path:
 def meld_demo(tmp_path_factory) -> Path:
     """Root of a small demo corpus in the MELD.Raw layout (do not modify)."""
     return generate("meld", tmp_path_factory.mktemp("meld"), seed=3, meld=SMALL_MELD)
+
+
+@pytest.fixture(scope="session")
+def iemocap_manifest(iemocap_demo):
+    """Manifest of the small IEMOCAP-layout demo (all modalities required, 2 dev dialogues)."""
+    from pipeline.corpora import load_corpus
+    return load_corpus("iemocap", iemocap_demo, dev_dialogues=2)[0]
+
+
+@pytest.fixture(scope="session")
+def meld_manifest(meld_demo):
+    from pipeline.corpora import load_corpus
+    return load_corpus("meld", meld_demo)[0]

