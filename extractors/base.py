@@ -14,6 +14,7 @@ versions, params). A cache written under one identity is never read under anothe
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -73,8 +74,22 @@ class Extractor(ABC):
         """Per-utterance counters worth reporting (e.g. face-detection fallbacks); none by default."""
         return {}
 
+    def implementation_files(self) -> list[Path]:
+        """Source files whose code shapes this extractor's output (hashed into the identity)."""
+        here = Path(__file__).parent
+        return [Path(inspect.getsourcefile(type(self))), here / "base.py", here / "media_io.py"]
+
+    def code_digest(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.implementation_files():
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
     def identity_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of ``identity()`` and of the implementation's source: editing an extractor's code
+        invalidates what it computed before (a cache never mixes two implementations)."""
+        payload = {**self.identity(), "code_sha256": self.code_digest()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def input_key(self, row: pd.Series, media_path: MediaPath) -> str:
         """Fingerprint of what this extractor reads for ``row``: a cached vector is reused only for

@@ -131,7 +131,8 @@ def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[
     return {
         "_clean_vectors": clean,
         "modality": extractor.modality, "extractor": extractor.name, "params": params,
-        "identity": extractor.identity(), "on_failure": on_failure,
+        "identity": {**extractor.identity(), "code_sha256": extractor.code_digest()},
+        "on_failure": on_failure,
         "n_utterances": len(ids), "n_ok": len(clean), "n_failed": len(ids) - len(clean),
         "reused": reused, "discarded_stale": discarded,
         "failures": [{"utterance_id": u, "reason": failures.get(u, "not extracted")}

@@ -118,6 +118,10 @@ class TorchvisionVisual(Extractor):
             found += is_face
         return {"crops": np.stack(crops), "fallbacks": len(crops) - found}
 
+    def implementation_files(self) -> list[Path]:
+        return [*super().implementation_files(), Path(__file__).parent / "faces.py",
+                Path(__file__).parents[1] / "device.py"]
+
     def load_stats(self, loaded: dict) -> dict[str, int]:
         return {"face_fallbacks": int(loaded["fallbacks"])}
 

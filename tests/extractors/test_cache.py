@@ -153,3 +153,11 @@ def test_batches_follow_the_extractors_order_key(table, tmp_path):
     assert Fake.calls[:5] == ["d0_u4", "d0_u3", "d0_u2", "d0_u1", "d0_u0"]
     f = read_features(tmp_path, table["utterance_id"].tolist())
     assert meta["n_ok"] == 15 and f.matrix[1, 0] == 1  # rows stay in manifest order
+
+
+def test_editing_the_extractor_code_invalidates_its_results(table, tmp_path, monkeypatch):
+    run(table, tmp_path)
+    Fake.calls = []
+    monkeypatch.setattr(Fake, "code_digest", lambda self: "edited")
+    meta = run(table, tmp_path)
+    assert meta["reused"] == 0 and len(Fake.calls) == 15 and meta["identity"]["code_sha256"] == "edited"
