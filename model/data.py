@@ -66,10 +66,28 @@ def collate(group: Sequence[Dialogue], matrices: Mapping[str, np.ndarray],
                  [d.rows for d in group])
 
 
+BUCKET = 8  # batches per length-sorting window
+
+
 def batches(items: Sequence[Dialogue], batch_size: int, matrices: Mapping[str, np.ndarray],
             present: Mapping[str, np.ndarray], rng: np.random.Generator | None = None
             ) -> Iterator[Batch]:
-    """Batches of ``batch_size`` dialogues; shuffled with ``rng`` (training), else in order."""
-    order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
-    for start in range(0, len(items), batch_size):
-        yield collate([items[i] for i in order[start:start + batch_size]], matrices, present)
+    """Batches of ``batch_size`` dialogues.
+
+    With ``rng`` (training): shuffled, then sorted by length inside windows of ``BUCKET`` batches
+    so a batch holds dialogues of similar length (less padding), then the batches are shuffled.
+    Without: in the given order.
+    """
+    if rng is None:
+        order = np.arange(len(items))
+        groups = [order[s:s + batch_size] for s in range(0, len(items), batch_size)]
+    else:
+        order = rng.permutation(len(items))
+        window = batch_size * BUCKET
+        groups = []
+        for s in range(0, len(items), window):
+            chunk = sorted(order[s:s + window], key=lambda i: len(items[i].rows))
+            groups += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    for group in groups:
+        yield collate([items[i] for i in group], matrices, present)

@@ -78,11 +78,13 @@ def class_weights(train: list[Dialogue], num_classes: int, kind: str) -> torch.T
 
 def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
             device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, predictions) over every real utterance of ``items``, in dialogue order."""
+    """(labels, predictions) over every real utterance of ``items`` (dialogues taken by length,
+    which packs batches tightly; the order does not matter to the scores)."""
     model.eval()
     gold, pred = [], []
+    by_length = sorted(items, key=lambda d: len(d.rows))
     with torch.inference_mode():
-        for b in batches(items, batch_size, matrices, present):
+        for b in batches(by_length, batch_size, matrices, present):
             b = b.to(device)
             out = model(b.features, b.speakers, b.lengths)["fused"]
             gold.append(b.labels[b.mask].cpu().numpy())
