@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
+from extractors.device import pick_device
 from model.ambdsgdn import AMBDSGDN, ModelConfig
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
@@ -58,14 +59,6 @@ def set_seed(seed: int) -> np.random.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name!r}: no CUDA device here (use auto or cpu)")
-    return torch.device(name)
 
 
 def class_weights(train: list[Dialogue], num_classes: int, kind: str) -> torch.Tensor | None:
