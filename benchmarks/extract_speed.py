@@ -34,6 +34,7 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     import pandas as pd
 
     from extractors import get_extractor
+    from extractors.base import UtteranceFailure
     from extractors.runner import extract
     from pipeline import manifest
     from pipeline.params import load_section
@@ -56,7 +57,12 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     if scale == 1:
         # Same batching as the runner at its best: every row sorted by the extractor's order key.
         rows = sorted((r for _, r in m.table.iterrows()), key=extractor.order_key)
-        inputs = [extractor.load(r, m.media_path) for r in rows if _loads(extractor, r, m)]
+        inputs = []
+        for r in rows:
+            try:
+                inputs.append(extractor.load(r, m.media_path))
+            except UtteranceFailure:
+                pass  # failures are counted by the end-to-end run
         bs = extractor.batch_size
         started = time.perf_counter()
         for i in range(0, len(inputs), bs):
@@ -69,16 +75,6 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
             result["audio_seconds"] = seconds
             result["realtime_factor_end_to_end"] = seconds / meta["timings"]["total_s"]
     return result
-
-
-def _loads(extractor, row, m) -> bool:
-    from extractors.base import UtteranceFailure
-
-    try:
-        extractor.load(row, m.media_path)
-        return True
-    except UtteranceFailure:
-        return False
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-"""AMB-DSGDN (arXiv 2603.10043); added by the model issue (#4)."""
+"""AMB-DSGDN (arXiv 2603.10043): encoder, graph, diffrgcn, modality_dropout, classifier, data, training."""

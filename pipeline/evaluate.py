@@ -57,7 +57,10 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
     runs = [evaluate_checkpoint(p, m, matrices, present) for p in paths]
     reference = []
     for p in paths:
-        with open(models_dir / "curves" / f"{p.stem}.csv") as fh:
+        curves = models_dir / "curves" / f"{p.stem}.csv"
+        if not curves.is_file():
+            raise ValueError(f"{curves}: missing (written by the train stage with {p.name})")
+        with open(curves) as fh:
             reference.append(max(float(r["test_wa_f1_reference_protocol_only"])
                                  for r in csv.DictReader(fh)))
     name = name or m.corpus
@@ -74,7 +77,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
                              for k in ("recall", "f1", "precision")}
                       | {"support": first["per_class"][name]["support"]} for name in m.labels},
         "confusion_first_seed": first["confusion"],
-        "counts": {s: int((m.table["split"] == s).sum()) for s in ("train", "dev", "test")},
+        "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
         "selected_epochs": [r["selected_epoch"] for r in runs],
         "dev_wa_f1": stat([r["dev_wa_f1"] for r in runs]),
         "features": first["features"],

@@ -31,7 +31,7 @@ MODEL_KEYS = {"modalities", "d_hidden", "window", "graph", "graph_heads", "encod
 def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     """Manifest, per-modality feature matrices/masks (checked caches), feature metadata."""
     m = manifest.read(manifest_dir)
-    modalities = list(params["model"].get("modalities") or [])
+    modalities = list((params.get("model") or {}).get("modalities") or [])
     unknown = [x for x in modalities if x not in MODALITIES]
     if unknown or not modalities:
         raise ValueError(f"model.modalities: {unknown or modalities} (expected a subset of "
@@ -62,7 +62,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
     if max_speakers > model_config.max_speakers:
         raise ValueError(f"model.max_speakers={model_config.max_speakers}: a dialogue has "
                          f"{max_speakers} speakers")
-    splits = {s: dialogues(m.table, m.labels, s) for s in ("train", "dev", "test")}
+    splits = {s: dialogues(m.table, m.labels, s) for s in manifest.SPLITS}
     empty = [s for s, d in splits.items() if not d]
     if empty:
         raise ValueError(f"the manifest has no {empty[0]} dialogues")

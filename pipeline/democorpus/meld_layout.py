@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.corpora.meld import CLIP_DIRS, CSV_COLUMNS, CSV_FILES
 from pipeline.democorpus import encode, face
 from pipeline.democorpus.render import (
     RenderedTurn,
@@ -25,15 +26,10 @@ from pipeline.democorpus.story import MELD_PRIOR, StoryParams, simulate_dialogue
 from pipeline.democorpus.voice import SAMPLE_RATE
 
 ROOT_NAME = "MELD.Raw"
-CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
-CLIP_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
-             "test": "output_repeated_splits_test"}
 CAST = {"Rachel": True, "Monica": True, "Phoebe": True, "Ross": False, "Chandler": False,
         "Joey": False, "Janice": True, "Gunther": False}
 SENTIMENT = {"neutral": "neutral", "joy": "positive", "surprise": "positive", "sadness": "negative",
              "anger": "negative", "fear": "negative", "disgust": "negative"}
-COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
-           "Season", "Episode", "StartTime", "EndTime"]
 SIZE = (192, 144)
 FPS = 12
 # (split, dialogue, utterance) of the planted defects, mirroring dev dia110_utt7 / train dia125_utt3.
@@ -71,7 +67,7 @@ def write(out: Path, rng: np.random.Generator, *, dialogues: dict[str, int],
                 _write_clip(root / CLIP_DIRS[split] / f"dia{dia}_utt{utt}.mp4", rng, r,
                             defect=(split, dia, utt))
         with open(root / CSV_FILES[split], "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
     return root

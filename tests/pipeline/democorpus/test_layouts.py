@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from pipeline.democorpus import generate, meld_layout, story
+from pipeline.democorpus import generate, story
 from tests.conftest import SMALL_IEMOCAP, SMALL_MELD
 
 
@@ -56,7 +56,8 @@ def test_iemocap_release_layout(iemocap_demo):
 def test_meld_release_layout(meld_demo):
     assert meld_demo.name == "MELD.Raw"
     train = pd.read_csv(meld_demo / "train_sent_emo.csv", dtype=str)
-    assert train.columns.tolist() == meld_layout.COLUMNS
+    assert train.columns.tolist() == ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
+                                     "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
     assert train["StartTime"].str.fullmatch(r"\d\d:\d\d:\d\d,\d{3}").all()
     assert set(train["Emotion"]) <= set(story.MELD_PRIOR)
     row = train.iloc[0]
