@@ -3,8 +3,9 @@
 - Eq. 28-29: per-modality head ``Linear(Dropout(ReLU(h_m)))`` -> logits ``z_m``;
 - Eq. 30: fused logits ``z = sum_m z_m``; Eq. 31: ``log_softmax(z)``;
 - Eq. 32: masked NLL (padding excluded), optional class weights, for the fusion and each modality;
-- Eq. 33: ``L = L_fusion + sum_m alpha_m L_m`` with ``alpha_m = L_m / 10``. ``alpha_m`` is used
-  as a weight (detached): harder modalities get more of the auxiliary signal.
+- Eq. 33: ``L = L_fusion + sum_m alpha_m L_m`` with ``alpha_m = L_m / 10``, not detached, as in the
+  reference code (``loss_m * (loss_m / 10)``): each auxiliary term is ``L_m^2 / 10``, so its gradient
+  is ``2 alpha_m dL_m`` and harder modalities get more of the auxiliary signal.
 """
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from model.dropout import Dropout
+
 
 class ModalityHead(nn.Module):
     """Eq. 28-29."""
 
     def __init__(self, d_hidden: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(d_hidden, num_classes)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -46,6 +49,6 @@ def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, mask: t
     loss = fusion
     for name, z in logits.items():
         unimodal = masked_nll(F.log_softmax(z, dim=-1), labels, mask, class_weights)
-        loss = loss + (unimodal.detach() / 10.0) * unimodal
+        loss = loss + unimodal * (unimodal / 10.0)
         parts[name] = unimodal
     return loss, {k: float(v.detach()) for k, v in parts.items()}

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from model.dropout import Dropout
 from model.graph import NUM_RELATIONS
 
 
@@ -53,7 +54,7 @@ class DiffGraphAttention(nn.Module):
         self.lambda_init = lambda_init_for(depth)                                    # Eq. 15
         self.lambdas = nn.Parameter(torch.empty(4, heads, d_head))  # lq1, lk1, lq2, lk2
         self.norm = nn.LayerNorm(2 * d_head)
-        self.dropout = nn.Dropout(attn_dropout)
+        self.dropout = Dropout(attn_dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -104,7 +105,7 @@ class DiffRGCNBlock(nn.Module):
                                         attn_dropout=attn_dropout, differential=differential)
         self.output = DiffGraphAttention(d_model, d_model // 2, 1, depth, attn_dropout=attn_dropout,
                                          differential=differential)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(d_model, d_model)
         self.norm = nn.LayerNorm(d_model)
 

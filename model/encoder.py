@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from model.dropout import Dropout, SelfAttention
+
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
     """Eq. 2: the Transformer's fixed sine/cosine encoding, ``(length, dim)``."""
@@ -40,13 +42,12 @@ class ModalityEncoder(nn.Module):
         if contextual:
             self.max_speakers = max_speakers
             self.speaker = nn.Embedding(max_speakers + 1, d_hidden, padding_idx=max_speakers)
-            self.attention = nn.MultiheadAttention(d_hidden, heads, dropout=dropout,
-                                                   batch_first=True)                  # Eq. 4
+            self.attention = SelfAttention(d_hidden, heads, dropout)                   # Eq. 4
             self.ff_norm = nn.LayerNorm(d_hidden)                                      # Eq. 5
             self.feed_forward = nn.Sequential(nn.Linear(d_hidden, 4 * d_hidden), nn.GELU(),
-                                              nn.Dropout(dropout), nn.Linear(4 * d_hidden, d_hidden))
+                                              Dropout(dropout), nn.Linear(4 * d_hidden, d_hidden))
             self.gate = nn.Linear(d_hidden, d_hidden)                                  # Eq. 6
-            self.dropout = nn.Dropout(dropout)
+            self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, speakers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``mask`` (B, L) is True on real utterances; ``speakers`` (B, L) ids in [0, max_speakers)."""
@@ -57,7 +58,7 @@ class ModalityEncoder(nn.Module):
             raise ValueError(f"a dialogue has more than max_speakers={self.max_speakers} speakers")
         speaker_ids = speakers.masked_fill(~mask, self.max_speakers)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device) + self.speaker(speaker_ids)
-        attended, _ = self.attention(h, h, h, key_padding_mask=~mask, need_weights=False)
+        attended = self.attention(h, key_padding_mask=~mask)
         h = h + self.dropout(attended)
         h = h + self.dropout(self.feed_forward(self.ff_norm(h)))
         h = h * torch.sigmoid(self.gate(h))

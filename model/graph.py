@@ -36,12 +36,12 @@ def relational_subgraphs(speakers: torch.Tensor, lengths: torch.Tensor, window: 
 
     def typed(*cases: tuple[torch.Tensor, int]) -> torch.Tensor:
         adj = torch.zeros(batch, max_len, max_len, dtype=torch.uint8, device=speakers.device)
-        for where, kind in cases:
-            adj[where & pair] = kind
+        for where, kind in cases:          # the cases are disjoint; where() avoids index_put
+            adj = torch.where(where & pair, kind, adj)
         return adj
 
-    adj_s = typed((self_loop.expand_as(pair), SELF), (same & near & past, INTRA_PAST),
+    adj_s = typed((self_loop, SELF), (same & near & past, INTRA_PAST),
                   (same & near & future, INTRA_FUTURE))
-    adj_c = typed((self_loop.expand_as(pair), SELF), (~same & near & future, INTER_FUTURE),
+    adj_c = typed((self_loop, SELF), (~same & near & future, INTER_FUTURE),
                   (~same & near & past, INTER_PAST))
     return adj_s, adj_c

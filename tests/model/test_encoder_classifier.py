@@ -40,6 +40,15 @@ def test_loss_is_eq_33_and_ignores_padding():
     expected = fusion + sum(u * u / 10 for u in uni.values())
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert parts["fusion"] == pytest.approx(fusion.item(), rel=1e-6)
+    # alpha_m = L_m / 10 is not detached (reference code): d(alpha_m L_m)/dz = 2 alpha_m dL_m/dz
+    z = {m: t.clone().requires_grad_() for m, t in logits.items()}
+    total_loss(z, labels, mask)[0].backward()
+    zr = {m: t.clone().requires_grad_() for m, t in logits.items()}
+    ref_fusion = F.nll_loss(F.log_softmax(zr["text"] + zr["audio"], -1)[mask], labels[mask])
+    ref_uni = {m: F.cross_entropy(t[mask], labels[mask]) for m, t in zr.items()}
+    (ref_fusion + sum(u * u.detach() / 5 for u in ref_uni.values())).backward()
+    for m in z:
+        torch.testing.assert_close(z[m].grad, zr[m].grad)
     changed = {m: z.clone() for m, z in logits.items()}
     changed["text"][1, 2] = 100.0                      # a padded position
     assert total_loss(changed, labels, mask)[0].item() == pytest.approx(loss.item())
