@@ -4,8 +4,9 @@
 - Eq. 30: fused logits ``z = sum_m z_m``; Eq. 31: ``log_softmax(z)``;
 - Eq. 32: masked NLL (padding excluded), optional class weights, for the fusion and each modality;
 - Eq. 33: ``L = L_fusion + sum_m alpha_m L_m`` with ``alpha_m = L_m / 10``, not detached, as in the
-  reference code (``loss_m * (loss_m / 10)``): each auxiliary term is ``L_m^2 / 10``, so its gradient
-  is ``2 alpha_m dL_m`` and harder modalities get more of the auxiliary signal.
+  public code of DEDNet (the predecessor with the same subgraphs and encoders: ``loss_m * (loss_m /
+  10)``): each auxiliary term is ``L_m^2 / 10``, its gradient ``2 alpha_m dL_m``, so harder
+  modalities get more of the auxiliary signal.
 """
 from __future__ import annotations
 

@@ -102,12 +102,13 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(seed)
-    best, curves = None, []
+    best, curves, trained_on = None, [], set()
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
         losses, q_sum, q_batches = [], np.zeros(len(model.modalities)), 0
         for b in batches(splits["train"], config.batch_size, matrices, present, rng):
+            trained_on.update(b.dialogue_ids)
             b = b.to(device)
             mask = b.mask if loss_mask_rows is None else b.mask & _trainable(b, loss_mask_rows, device)
             features = [b.features[m] for m in model.modalities]
@@ -148,7 +149,8 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
             f"acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s)")
     checkpoint = {"state_dict": {k: v.cpu() for k, v in best[2].items()},
                   "model_config": model_config.to_dict(), "selected_epoch": best[1],
-                  "dev_wa_f1": best[0], "seed": seed}
+                  "dev_wa_f1": best[0], "seed": seed,
+                  "train_dialogues": sorted(trained_on)}   # what reached the optimiser (provenance)
     return RunResult(seed, checkpoint, curves)
 
 

@@ -1,6 +1,6 @@
 """Stage ``evaluate``: checkpoints -> metrics/<corpus>.json, <corpus>_confusion.png, <corpus>_per_class.csv.
 
-    python -m pipeline.evaluate [--params params.yaml] [--manifest data/prepared]
+    python -m pipeline.evaluate [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--models data/model] [--out metrics] [--name <corpus>]
 
 Scores every seed's dev-selected checkpoint on the test split and reports mean +- std over seeds.
@@ -16,17 +16,30 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from extractors.cache import CacheError
 from model.data import dialogues
 from model.training import load_model, predict, scores
 from pipeline import manifest
+from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
                   "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
+
+
+def report(gold: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict:
+    """wa-F1, wa-ACC, macro F1, per-class recall/precision/F1/support and the confusion matrix."""
+    labels = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=labels,
+                                                                     zero_division=0)
+    return {**scores(gold, pred),
+            "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
+            "per_class": {name: {"recall": float(recall[i]), "f1": float(f1[i]),
+                                 "precision": float(precision[i]), "support": int(support[i])}
+                          for i, name in enumerate(label_names)},
+            "confusion": confusion_matrix(gold, pred, labels=labels).tolist()}
 
 
 def evaluate_checkpoint(path: Path, m, matrices, present) -> dict:
@@ -35,17 +48,10 @@ def evaluate_checkpoint(path: Path, m, matrices, present) -> dict:
         raise ValueError(f"{path}: trained on labels {checkpoint['labels']}, manifest has {m.labels}")
     test = dialogues(m.table, m.labels, "test")
     gold, pred = predict(model, test, {k: matrices[k] for k in model.modalities}, present, 16, "cpu")
-    labels = list(range(len(m.labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=labels,
-                                                                     zero_division=0)
-    return {**scores(gold, pred),
-            "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
-            "per_class": {name: {"recall": float(recall[i]), "f1": float(f1[i]),
-                                 "precision": float(precision[i]), "support": int(support[i])}
-                          for i, name in enumerate(m.labels)},
-            "confusion": confusion_matrix(gold, pred, labels=labels).tolist(),
+    return {**report(gold, pred, m.labels),
             "selected_epoch": checkpoint["selected_epoch"], "seed": checkpoint["seed"],
-            "dev_wa_f1": checkpoint["dev_wa_f1"], "features": checkpoint["features"]}
+            "dev_wa_f1": checkpoint["dev_wa_f1"], "features": checkpoint["features"],
+            "train_dialogues": len(checkpoint.get("train_dialogues", []))}
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
@@ -55,14 +61,15 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
     if not paths:
         raise ValueError(f"{models_dir}/checkpoints: no seed_*.pt (run the train stage)")
     runs = [evaluate_checkpoint(p, m, matrices, present) for p in paths]
-    reference = []
+    reference, epoch_s = [], []
     for p in paths:
         curves = models_dir / "curves" / f"{p.stem}.csv"
         if not curves.is_file():
             raise ValueError(f"{curves}: missing (written by the train stage with {p.name})")
         with open(curves) as fh:
-            reference.append(max(float(r["test_wa_f1_reference_protocol_only"])
-                                 for r in csv.DictReader(fh)))
+            rows = list(csv.DictReader(fh))
+        reference.append(max(float(r["test_wa_f1_reference_protocol_only"]) for r in rows))
+        epoch_s.append(float(np.mean([float(r["epoch_s"]) for r in rows])))
     name = name or m.corpus
 
     def stat(values):
@@ -80,6 +87,8 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
         "selected_epochs": [r["selected_epoch"] for r in runs],
         "dev_wa_f1": stat([r["dev_wa_f1"] for r in runs]),
+        "epoch_s": stat(epoch_s),                      # train + dev/test scoring, per epoch
+        "train_dialogues": first["train_dialogues"],   # how many reached the optimiser
         "features": first["features"],
         "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": stat(reference)},
     }
@@ -125,7 +134,7 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    add_params_arguments(parser)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--models", type=Path, default=Path("data/model"))
@@ -133,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="file stem (default: the manifest's corpus)")
     args = parser.parse_args(argv)
     try:
-        run(yaml.safe_load(args.params.read_text()), args.manifest, args.features, args.models,
+        run(load_params(args.params, args.overrides), args.manifest, args.features, args.models,
             args.out, args.name)
-    except (ValueError, CacheError, manifest.ManifestError) as exc:
+    except (ValueError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,6 @@
 """Stage ``extract@<modality>``: manifest -> data/features/<modality>/ (see extractors.cache).
 
-    python -m pipeline.extract text|audio|visual [--params params.yaml]
+    python -m pipeline.extract text|audio|visual [--params params.yaml] [--set key=value ...]
         [--manifest data/prepared] [--out data/features/<modality>]
 
 Reads ``extract.<modality>``: ``name`` (a registered extractor), ``params`` (its own),
@@ -18,7 +18,7 @@ from extractors.base import ExtractorError
 from extractors.runner import ExtractionError, extract
 from pipeline import manifest
 from pipeline.manifest import MODALITIES
-from pipeline.params import DEFAULT_PARAMS, load_section
+from pipeline.params import add_params_arguments, load_section
 
 
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
@@ -48,15 +48,16 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modality", choices=MODALITIES)
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    add_params_arguments(parser)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        section = load_section("extract", args.params).get(args.modality) or {}
+        section = load_section("extract", args.params, args.overrides).get(args.modality) or {}
         run(args.modality, section, args.manifest, args.out or Path("data/features") / args.modality)
-    except (ExtractorError, ExtractionError, manifest.ManifestError, KeyError, ValueError) as exc:
+    except (ExtractorError, ExtractionError, manifest.ManifestError, KeyError, ValueError,
+            FileNotFoundError) as exc:
         print(f"extract {args.modality}: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,13 @@
-"""Reading ``params.yaml`` sections for the stage CLIs."""
+"""Reading params files for the stage CLIs, with ``--set key.path=value`` overrides.
+
+Overrides use the dotted keys of ``dvc exp run -S`` and YAML values (``--set model.graph=gat``,
+``--set train.seeds=[0,1,2]``), so a benchmark pipeline can reuse one params file for several
+variants without copying it.
+"""
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -8,11 +15,43 @@ import yaml
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-def load_section(section: str, path: Path = DEFAULT_PARAMS) -> dict:
-    """The ``section`` mapping of a params file, with a clear error if it is absent."""
-    if not path.is_file():
+def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
+    """The whole params file with ``overrides`` (``"a.b=value"``) applied."""
+    if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
-    params = yaml.safe_load(path.read_text()) or {}
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: not a mapping of sections")
+    for item in overrides:
+        set_dotted(params, item)
+    return params
+
+
+def set_dotted(params: dict, item: str) -> None:
+    """Apply one ``key.path=value`` override in place (intermediate sections are created)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set {item!r}: expected key.path=value")
+    parts = key.strip().split(".")
+    node = params
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_section(section: str, path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
+    """The ``section`` mapping of a params file, with a clear error if it is absent."""
+    params = load_params(path, overrides)
     if section not in params or not isinstance(params[section], dict):
         raise KeyError(f"{path}: no '{section}:' section")
     return params[section]
+
+
+def add_params_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--params FILE`` and repeatable ``--set key.path=value`` for a stage CLI."""
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param, e.g. --set model.graph=gat (repeatable)")

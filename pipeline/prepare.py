@@ -1,6 +1,6 @@
 """Stage ``prepare``: corpus root -> data/prepared/ (manifest, meta, errors, summary).
 
-    python -m pipeline.prepare [--params params.yaml] [--out data/prepared]
+    python -m pipeline.prepare [--params params.yaml] [--set key=value ...] [--out data/prepared]
 
 Reads the ``prepare`` section of params.yaml: ``corpus`` (iemocap | meld | csv), ``root``,
 ``require``, ``on_missing_media``, ``probe_media``, ``encoding`` and the adapter's own section
@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline import manifest
 from pipeline.corpora import load_corpus
 from pipeline.corpora.common import PrepareOptions
-from pipeline.params import DEFAULT_PARAMS, load_section
+from pipeline.params import add_params_arguments, load_section
 
 
 def run(params: dict, out_dir: Path) -> dict:
@@ -45,12 +45,12 @@ def run(params: dict, out_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    add_params_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     args = parser.parse_args(argv)
     try:
-        run(load_section("prepare", args.params), args.out)
-    except (manifest.ManifestError, KeyError, FileNotFoundError) as exc:
+        run(load_section("prepare", args.params, args.overrides), args.out)
+    except (manifest.ManifestError, KeyError, FileNotFoundError, ValueError) as exc:
         print(f"prepare: error: {exc}", file=sys.stderr)
         return 1
     return 0

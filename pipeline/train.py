@@ -1,6 +1,6 @@
 """Stage ``train``: manifest + features -> data/model/checkpoints/seed_<s>.pt, data/model/curves/seed_<s>.csv.
 
-    python -m pipeline.train [--params params.yaml] [--manifest data/prepared]
+    python -m pipeline.train [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--out data/model]
 
 Reads ``model`` (architecture, modalities) and ``train`` (optimisation, seeds, modality dropout);
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from extractors.cache import CacheError, read_features
 from model.ambdsgdn import MODALITIES, ModelConfig
 from model.data import dialogues
 from model.training import TrainConfig, train_one
 from pipeline import manifest
+from pipeline.params import add_params_arguments, load_params
 
 MODEL_KEYS = {"modalities", "d_hidden", "window", "graph", "graph_heads", "encoder_heads",
               "contextual", "max_speakers", "depth", "dropout"}
@@ -46,7 +46,20 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     return m, matrices, present, metas
 
 
+def check_disjoint(splits: dict[str, list]) -> None:
+    """No dialogue may sit in two splits (dev/test material must never reach training)."""
+    seen: dict[str, str] = {}
+    for split, items in splits.items():
+        for d in items:
+            if d.dialogue_id in seen:
+                raise ValueError(f"dialogue {d.dialogue_id} is in both {seen[d.dialogue_id]} and {split}")
+            seen[d.dialogue_id] = split
+
+
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> list[dict]:
+    for section in ("model", "train"):
+        if not isinstance(params.get(section) or {}, dict):
+            raise ValueError(f"{section}: expected a section of keys, got {params[section]!r}")
     model_params = dict(params.get("model") or {})
     unknown = sorted(set(model_params) - MODEL_KEYS)
     if unknown:
@@ -66,6 +79,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
     empty = [s for s, d in splits.items() if not d]
     if empty:
         raise ValueError(f"the manifest has no {empty[0]} dialogues")
+    check_disjoint(splits)
     # on_failure: drop -> utterances without features of a modality leave the training loss.
     trainable = np.ones(len(m.table), bool)
     for modality, meta in metas.items():
@@ -98,14 +112,14 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    add_params_arguments(parser)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--out", type=Path, default=Path("data/model"))
     args = parser.parse_args(argv)
     try:
-        run(yaml.safe_load(args.params.read_text()), args.manifest, args.features, args.out)
-    except (ValueError, TypeError, CacheError, manifest.ManifestError) as exc:
+        run(load_params(args.params, args.overrides), args.manifest, args.features, args.out)
+    except (ValueError, TypeError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,11 @@
 """Shared fixtures: small demo corpora in both release layouts, and the real data in ../shared."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,29 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path}")
     return path
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    """Run a command with this interpreter's bin/ first on PATH (dvc, python); fail with its output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def copy_repo(dest: Path, stale: Sequence[str] = ()) -> Path:
+    """The git-tracked files of this repository in a fresh git repo at ``dest`` (for ``dvc repro``),
+    without the ``stale`` paths (lock files, generated .gitignores)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    for path in stale:
+        (dest / path).unlink(missing_ok=True)
+    run(["git", "init", "-q"], dest)
+    return dest
 
 
 SMALL_IEMOCAP = {"sessions": 5, "dialogues_per_session": 2, "turns": [6, 10], "unlabelled": 0.1}

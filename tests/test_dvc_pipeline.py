@@ -1,7 +1,5 @@
 """`dvc repro` of demo -> prepare -> extract@* in a scratch copy of the repository."""
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,35 +9,19 @@ import yaml
 
 from extractors.cache import read_features
 from pipeline import manifest
-from tests.conftest import REPO, SMALL_IEMOCAP, SMALL_MELD
+from tests.conftest import SMALL_IEMOCAP, SMALL_MELD, copy_repo, run
 
 pytestmark = pytest.mark.slow
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
     """Tracked files of this repository, in a fresh git repo, with small demo sizes."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split("\0")
-    dest = tmp_path / "repo"
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    for stale in ("dvc.lock", "data/.gitignore", "data/prepared/.gitignore"):
-        (dest / stale).unlink(missing_ok=True)
+    dest = copy_repo(tmp_path / "repo", stale=("dvc.lock", "data/.gitignore", "data/prepared/.gitignore"))
     set_params(dest, {"demo": {"iemocap": SMALL_IEMOCAP, "meld": SMALL_MELD}})
     visual = yaml.safe_load((dest / "params.yaml").read_text())["extract"]["visual"]
     visual["params"].update(frames=1, image_size=32)
     set_params(dest, {"extract": {"visual": visual}, "train": {"epochs": 3, "warm_up_epochs": 1}})
-    run(["git", "init", "-q"], dest)
     return dest
 
 

@@ -84,3 +84,40 @@ def test_bad_params_fail_before_training(workdir, overrides, error, message):
     with pytest.raises(error, match=message):
         train.run(params(**overrides), workdir / "prepared", workdir / "features", workdir / "bad")
     assert not (workdir / "bad" / "checkpoints").exists()
+
+
+def test_checkpoint_records_the_training_dialogues(workdir):
+    import torch
+
+    train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", workdir / "prov")
+    m = manifest.read(workdir / "prepared")
+    trained = torch.load(workdir / "prov" / "checkpoints" / "seed_0.pt", weights_only=False)["train_dialogues"]
+    assert set(trained) == set(m.table.loc[m.table.split == "train", "dialogue_id"])
+
+
+def test_a_dialogue_in_two_splits_is_refused():
+    from model.data import Dialogue
+
+    def d(name):
+        return Dialogue(name, [], [], [])
+
+    train.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("d")]})
+    with pytest.raises(ValueError, match="dialogue b is in both train and test"):
+        train.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("b")]})
+
+
+def test_context_free_baseline_writes_the_evaluate_keys(workdir):
+    from pipeline import baseline
+
+    p = {**params(), "baseline": {"Cs": [0.1, 1.0]}}
+    metrics = baseline.run(p, workdir / "prepared", workdir / "features", workdir / "metrics")
+    saved = json.loads((workdir / "metrics" / "iemocap_logreg.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for key in ("test_wa_f1", "test_wa_acc", "test_macro_f1", "per_class", "counts", "selected_C",
+                "dev_wa_f1", "features", "train_dialogues"):
+        assert key in saved
+    assert saved["selected_C"] in (0.1, 1.0) and saved["features"]["audio"]["extractor"] == "librosa"
+    assert sum(map(sum, saved["confusion_first_seed"])) == saved["counts"]["test"]
+    with pytest.raises(ValueError, match="baseline.C: unknown key"):
+        baseline.run({**params(), "baseline": {"C": 1}}, workdir / "prepared", workdir / "features",
+                     workdir / "metrics")

@@ -1,0 +1,95 @@
+"""Stage ``baseline``: a context-free logistic regression on the same features -> metrics/<name>.json.
+
+    python -m pipeline.baseline [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
+        [--features data/features] [--out metrics] [--name <corpus>_logreg]
+
+Reads ``model.modalities`` (their features are concatenated), ``extract`` (the caches are checked
+against it) and ``baseline``: ``Cs`` (grid, picked on dev), ``class_weights``
+(inverse_frequency | none), ``max_iter``. Writes the same test keys as the evaluate stage
+(``test_wa_f1``, ``test_wa_acc``, ``test_macro_f1``, ``per_class``, ``counts``, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from extractors.cache import CacheError
+from model.context_free import fit_logistic_regression
+from pipeline import manifest
+from pipeline.evaluate import report
+from pipeline.params import add_params_arguments, load_params
+from pipeline.train import load_inputs
+
+
+def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
+    section = params.get("baseline") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"baseline: expected a section of keys, got {section!r}")
+    unknown = sorted(set(section) - {"Cs", "class_weights", "max_iter"})
+    if unknown:
+        raise ValueError(f"baseline.{unknown[0]}: unknown key (accepted: Cs, class_weights, max_iter)")
+    m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
+    x = np.concatenate([matrices[k] for k in matrices], axis=1)
+    has_any = np.any(np.stack([present[k] for k in present]), axis=0)
+    label_index = {lab: i for i, lab in enumerate(m.labels)}
+    y = m.table["label"].map(label_index).to_numpy()
+    split = m.table["split"].to_numpy()
+    # Utterances without any feature carry nothing to learn from; at test they are still scored.
+    train, dev, test = (split == "train") & has_any, split == "dev", split == "test"
+    started = time.perf_counter()
+    selected = fit_logistic_regression(x[train], y[train], x[dev], y[dev],
+                                       Cs=section.get("Cs", (0.01, 0.1, 1.0, 10.0)),
+                                       class_weights=section.get("class_weights", "inverse_frequency"),
+                                       max_iter=int(section.get("max_iter", 2000)))
+    fit_s = time.perf_counter() - started
+    result = report(y[test], selected.classifier.predict(x[test]), m.labels)
+
+    def single(value: float) -> dict:
+        return {"mean": value, "std": 0.0, "per_seed": [value]}
+
+    metrics = {
+        "corpus": m.corpus, "labels": m.labels, "classifier": "logistic_regression (context-free)",
+        "deterministic": True, "seeds": [],
+        "test_wa_f1": single(result["wa_f1"]), "test_wa_acc": single(result["wa_acc"]),
+        "test_macro_f1": single(result["macro_f1"]), "per_class": result["per_class"],
+        "confusion_first_seed": result["confusion"],
+        "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
+        "selected_C": selected.C, "dev_wa_f1_by_C": {str(c): f for c, f in selected.dev_by_C.items()},
+        "dev_wa_f1": single(selected.dev_wa_f1), "fit_s": fit_s,
+        "train_utterances": int(train.sum()),
+        "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
+        "features": {k: {"extractor": v["extractor"], "params": v["params"], "identity": v["identity"],
+                         "dim": v["dim"]} for k, v in metas.items()},
+    }
+    name = name or f"{m.corpus}_logreg"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"{m.corpus} context-free logistic regression (C={selected.C:g}, dev wa-F1 "
+          f"{100 * selected.dev_wa_f1:.2f}): test wa-F1 {100 * result['wa_f1']:.2f}, wa-ACC "
+          f"{100 * result['wa_acc']:.2f} ({fit_s:.1f} s) -> {out_dir / (name + '.json')}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_params_arguments(parser)
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--features", type=Path, default=Path("data/features"))
+    parser.add_argument("--out", type=Path, default=Path("metrics"))
+    parser.add_argument("--name", default=None, help="file stem (default: <corpus>_logreg)")
+    args = parser.parse_args(argv)
+    try:
+        run(load_params(args.params, args.overrides), args.manifest, args.features, args.out, args.name)
+    except (ValueError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
+        print(f"baseline: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

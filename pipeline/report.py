@@ -1,0 +1,76 @@
+"""Stage ``report``: metrics JSON files (evaluate / baseline stages) -> a Markdown results table.
+
+    python -m pipeline.report METRICS.json [...] --out results.md [--title TEXT] [--command TEXT]
+
+One row per file (its stem names the row): test wa-F1 and wa-ACC mean +- std over seeds, macro F1,
+per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
+number of seeds. ``--command`` is printed under the table as the command that reproduces it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _pm(stat: dict) -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+
+def row(name: str, metrics: dict) -> dict[str, str]:
+    """The table cells of one metrics file."""
+    if "selected_C" in metrics:
+        selection, seconds, seeds = f"C={metrics['selected_C']:g}", f"{metrics['fit_s']:.1f} (fit)", "—"
+    else:
+        selection = "epochs " + ", ".join(str(e) for e in metrics["selected_epochs"])
+        seconds, seeds = f"{metrics['epoch_s']['mean']:.2f}", str(len(metrics["seeds"]))
+    per_class = " ".join(f"{label} {100 * v['f1']:.1f}" for label, v in metrics["per_class"].items())
+    return {"run": name, "test wa-F1": _pm(metrics["test_wa_f1"]), "test wa-ACC": _pm(metrics["test_wa_acc"]),
+            "macro-F1": _pm(metrics["test_macro_f1"]), "per-class F1": per_class,
+            "selected on dev": selection, "s/epoch": seconds, "seeds": seeds}
+
+
+def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
+    """A Markdown table with one row per metrics file."""
+    if not paths:
+        raise ValueError("no metrics files given")
+    rows = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: metrics file not found")
+        metrics = json.loads(Path(path).read_text())
+        try:
+            rows.append(row(Path(path).stem, metrics))
+        except KeyError as exc:
+            raise ValueError(f"{path}: not an evaluate/baseline metrics file (no {exc})") from None
+    header = list(rows[0])
+    lines = [f"### {title}", ""] if title else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in rows]
+    if command:
+        lines += ["", f"Reproduce: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("metrics", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--title", default="")
+    parser.add_argument("--command", default="")
+    args = parser.parse_args(argv)
+    try:
+        text = table(args.metrics, args.title, args.command)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"report: error: {exc}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

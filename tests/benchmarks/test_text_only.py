@@ -1,0 +1,102 @@
+"""The text-only real-data benchmark (benchmarks/text_only/dvc.yaml) on slices of the real CSVs."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from tests.conftest import copy_repo, run, shared_path
+
+pytestmark = pytest.mark.slow
+BENCH = Path("benchmarks/text_only")
+METRIC_KEYS = {"test_wa_f1", "test_wa_acc", "test_macro_f1", "per_class", "counts", "dev_wa_f1",
+               "features", "train_dialogues"}
+
+
+def meld_slice(dest: Path, per_split: dict[str, int]) -> Path:
+    """The first dialogues of each official MELD CSV, in the MELD.Raw layout, bytes as released."""
+    source = shared_path("meld", "MELD.Raw")
+    dest.mkdir(parents=True)
+    for split, n in per_split.items():
+        name = f"{split}_sent_emo.csv"
+        table = pd.read_csv(source / name, dtype=str, keep_default_na=False)
+        keep = table["Dialogue_ID"].isin(table["Dialogue_ID"].unique()[:n])
+        table[keep].to_csv(dest / name, index=False)
+    return dest
+
+
+def iemocap_slice(dest: Path, per_split: dict[str, int]) -> Path:
+    table = pd.read_csv(shared_path("iemocap_text", "iemocap_text.csv"), dtype=str, keep_default_na=False)
+    parts = [table[table["dialogue_id"].isin(table.loc[table.split == s, "dialogue_id"].unique()[:n])]
+             for s, n in per_split.items()]
+    pd.concat(parts).to_csv(dest, index=False)
+    return dest
+
+
+def edit_yaml(path: Path, edit) -> None:
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    slices = {"meld": meld_slice(tmp / "MELD.Raw", {"train": 6, "dev": 2, "test": 3}),
+              "iemocap": iemocap_slice(tmp / "iemocap_text.csv", {"train": 4, "dev": 2, "test": 2})}
+    repo = copy_repo(tmp / "repo", stale=[str(BENCH / "dvc.lock")])
+
+    def small(params):
+        params["model"].update(d_hidden=32, encoder_heads=2)
+        params["train"].update(seeds=[0, 1], epochs=2)
+        params["baseline"].update(Cs=[0.1, 1.0])
+
+    for corpus in slices:
+        edit_yaml(repo / BENCH / f"{corpus}.yaml", small)
+    edit_yaml(repo / BENCH / "params.yaml",
+              lambda p: [p["corpora"][c].update(root=str(path)) for c, path in slices.items()])
+    out = run(["dvc", "repro", str(BENCH / "dvc.yaml")], repo)
+    return repo, slices, out
+
+
+def test_each_corpus_gets_four_rows_with_the_expected_metrics(benchmark_run):
+    repo, slices, out = benchmark_run
+    for corpus in slices:
+        assert f"Running stage '{BENCH}/dvc.yaml:report@{corpus}'" in out
+        table = (repo / BENCH / f"results_{corpus}.md").read_text()
+        rows = [line for line in table.splitlines() if line.startswith(f"| {corpus}_")]
+        assert [r.split(" | ")[0][2:] for r in rows] == [f"{corpus}_{v}" for v in ("diff", "gat", "none", "logreg")]
+        assert f"dvc repro benchmarks/text_only/dvc.yaml:report@{corpus}" in table
+        for variant in ("diff", "gat", "none"):
+            metrics = json.loads((repo / BENCH / "metrics" / f"{corpus}_{variant}.json").read_text())
+            assert METRIC_KEYS | {"selected_epochs", "epoch_s", "seeds"} <= set(metrics)
+            assert metrics["seeds"] == [0, 1] and len(metrics["test_wa_f1"]["per_seed"]) == 2
+            assert 0 <= metrics["test_wa_f1"]["mean"] <= 1
+            assert metrics["features"]["text"]["dim"] == 384
+        logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.json").read_text())
+        assert METRIC_KEYS | {"selected_C"} <= set(logreg) and logreg["selected_C"] in (0.1, 1.0)
+    # The whole benchmark is up to date after one run (nothing left stale).
+    assert json.loads(run(["dvc", "status", "--json", str(BENCH / "dvc.yaml")], repo)) == {}
+
+
+def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
+    repo, slices, _ = benchmark_run
+    iemocap = pd.read_csv(slices["iemocap"])
+    splits = {"iemocap": iemocap.groupby("split")["dialogue_id"].agg(set).to_dict()}
+    sizes = {"iemocap": iemocap["split"].value_counts().to_dict()}
+    meld = {s: pd.read_csv(slices["meld"] / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
+    splits["meld"] = {s: {f"{s}_dia{d}" for d in t["Dialogue_ID"]} for s, t in meld.items()}
+    sizes["meld"] = {s: len(t) for s, t in meld.items()}
+    for corpus, ids in splits.items():
+        for variant in ("diff", "gat", "none"):
+            for seed in (0, 1):
+                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}.pt"
+                trained = set(torch.load(path, weights_only=False)["train_dialogues"])
+                assert trained == ids["train"], (corpus, variant, seed)
+                assert not trained & (ids["dev"] | ids["test"])
+        logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.json").read_text())
+        assert logreg["train_dialogues"] == len(ids["train"])
+        assert logreg["counts"] == sizes[corpus]
+        assert logreg["train_utterances"] == sizes[corpus]["train"]
