@@ -16,7 +16,7 @@ METRIC_KEYS = {"test_wa_f1", "test_wa_acc", "test_macro_f1", "per_class", "count
 
 
 def meld_slice(dest: Path, per_split: dict[str, int]) -> Path:
-    """The first dialogues of each official MELD CSV, in the MELD.Raw layout, bytes as released."""
+    """The first dialogues of each official MELD CSV (same columns and values), in the MELD.Raw layout."""
     source = shared_path("meld", "MELD.Raw")
     dest.mkdir(parents=True)
     for split, n in per_split.items():
