@@ -1,12 +1,21 @@
 """The AMB-DSGDN network (arXiv 2603.10043, Section 4): encoders -> relational graphs -> heads.
 
 Per modality m (any subset of text/audio/visual, dims taken from the feature caches):
-utterance encoder (Eq. 1-6, :mod:`model.encoder`) -> inter-speaker DiffRGCN block on ``Adj_c``
-then intra-speaker block on ``Adj_s`` (Eq. 7-18, :mod:`model.graph`, :mod:`model.diffrgcn`)
--> head (Eq. 28-29, :mod:`model.classifier`). Fusion and loss: Eq. 30-33. Adaptive modality
-dropout (Eq. 19-27, :mod:`model.modality_dropout`) acts on the inputs during training and lives in
-the training loop. Ablations: ``graph`` = ``diff`` | ``gat`` (single-map attention on the same
-subgraphs) | ``none`` (encoder straight to the heads).
+utterance encoder (Eq. 1-6, :mod:`model.encoder`; the speaker embedding of Eq. 3 is one table
+shared by the contextual modalities) -> inter-speaker DiffRGCN block on ``Adj_c`` then
+intra-speaker block on ``Adj_s`` (Eq. 7-18, :mod:`model.graph`, :mod:`model.diffrgcn`) -> for the
+contextual modalities (audio, visual) the public code's sigmoid gate ``x * sigmoid(W x + b)`` ->
+hidden representation ``F_m`` -> head (Eq. 28, :mod:`model.classifier`). Fusion and loss: Eq. 29-33.
+
+Adaptive modality dropout (Eq. 19-27, :mod:`model.modality_dropout`) acts on the ``F_m`` between
+:meth:`AMBDSGDN.encode` and :meth:`AMBDSGDN.classify`; the training loop calls it.
+
+``present`` (modality -> (B, L) bool) marks the utterances that have a modality's features. An
+absent utterance's features are zeroed, it is no key of that modality's self-attention and no node
+of that modality's graphs, and its head leaves the fused logits: nothing of it reaches any output.
+
+Ablations: ``graph`` = ``diff`` | ``gat`` (single-map attention on the same subgraphs) | ``none``
+(encoder straight to the gate/heads).
 """
 from __future__ import annotations
 
@@ -36,8 +45,10 @@ class ModelConfig:
     encoder_heads: int = 8
     contextual: list[str] = field(default_factory=lambda: ["audio", "visual"])
     max_speakers: int = 9
-    depth: int = 1                             # lambda_init depth of the first block
-    dropout: float = 0.5
+    depth: int = 1                             # lambda_init depth of both blocks (public code)
+    dropout: float = 0.5                       # encoders and heads
+    graph_dropout: float = 0.2                 # DiffRGCN blocks: input, between layers, maps
+    rel_dim: int = 10                          # relation embedding d_r (Eq. 12)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.input_dims if m not in MODALITIES]
@@ -48,9 +59,26 @@ class ModelConfig:
             raise ValueError(f"model.graph={self.graph!r}: use one of {', '.join(GRAPHS)}")
         if self.window < 1:
             raise ValueError(f"model.window={self.window}: must be >= 1")
+        if self.d_hidden % 2 or self.d_hidden % self.encoder_heads:
+            raise ValueError(f"model.d_hidden={self.d_hidden}: must be even and divisible by "
+                             f"model.encoder_heads={self.encoder_heads}")
+        for key in ("dropout", "graph_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"model.{key}={getattr(self, key)}: must be in [0, 1)")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class SigmoidGate(nn.Module):
+    """``x * sigmoid(W x + b)``: the public code's filter on the audio/visual representations."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.linear(x))
 
 
 class AMBDSGDN(nn.Module):
@@ -59,30 +87,60 @@ class AMBDSGDN(nn.Module):
         self.config = config
         c = config
         self.modalities = list(c.input_dims)
+        self.contextual = [m for m in self.modalities if m in c.contextual]
+        if self.contextual:   # Eq. 3: E_s, (n_s + 1) x d_h, the last row for padding
+            self.speaker = nn.Embedding(c.max_speakers + 1, c.d_hidden, padding_idx=c.max_speakers)
         self.encoders = nn.ModuleDict({
-            m: ModalityEncoder(d, c.d_hidden, m in c.contextual, c.max_speakers, c.encoder_heads,
-                               c.dropout) for m, d in c.input_dims.items()})
+            m: ModalityEncoder(d, c.d_hidden, m in self.contextual, c.encoder_heads, c.dropout)
+            for m, d in c.input_dims.items()})
         if c.graph != "none":
-            diff = c.graph == "diff"
-            self.inter = nn.ModuleDict({m: DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth,
-                                                         c.dropout, differential=diff)
-                                        for m in self.modalities})
-            self.intra = nn.ModuleDict({m: DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth + 1,
-                                                         c.dropout, differential=diff)
-                                        for m in self.modalities})
+            def blocks() -> nn.ModuleDict:
+                return nn.ModuleDict({m: DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth, c.graph_dropout,
+                                                       c.rel_dim, differential=c.graph == "diff")
+                                      for m in self.modalities})
+            self.inter, self.intra = blocks(), blocks()
+        self.gates = nn.ModuleDict({m: SigmoidGate(c.d_hidden) for m in self.contextual})
         self.heads = nn.ModuleDict({m: ModalityHead(c.d_hidden, c.num_classes, c.dropout)
                                     for m in self.modalities})
 
-    def forward(self, features: Mapping[str, torch.Tensor], speakers: torch.Tensor,
-                lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-modality logits ``(B, L, C)`` and ``"fused"`` log-probabilities (Eq. 30-31)."""
+    def encode(self, features: Mapping[str, torch.Tensor], speakers: torch.Tensor,
+               lengths: torch.Tensor, present: Mapping[str, torch.Tensor] | None = None
+               ) -> dict[str, torch.Tensor]:
+        """Hidden representations ``F_m`` ``(B, L, d_hidden)`` per modality (Eq. 1-18 + gate)."""
         mask = torch.arange(speakers.shape[1], device=speakers.device)[None] < lengths[:, None]
+        speaker_vectors = None
+        if self.contextual:
+            if (speakers[mask] >= self.config.max_speakers).any():
+                raise ValueError(f"a dialogue has more than model.max_speakers="
+                                 f"{self.config.max_speakers} speakers")
+            speaker_vectors = self.speaker(speakers.masked_fill(~mask, self.config.max_speakers))
         if self.config.graph != "none":
             adj_s, adj_c = relational_subgraphs(speakers, lengths, self.config.window)
-        logits = {}
+        hidden = {}
         for m in self.modalities:
-            h = self.encoders[m](features[m], speakers, mask)
+            x, valid = features[m], mask
+            if present is not None:
+                valid = mask & present[m]
+                x = x * valid[..., None].to(x.dtype)
+            h = self.encoders[m](x, valid, speaker_vectors)
             if self.config.graph != "none":
-                h = self.intra[m](self.inter[m](h, adj_c), adj_s)
-            logits[m] = self.heads[m](h)
-        return {**logits, "fused": fuse(logits)}
+                a_c, a_s = adj_c, adj_s
+                if present is not None and bool((valid != mask).any()):
+                    nodes = valid[:, :, None] & valid[:, None, :]    # absent utterances: no node
+                    a_c, a_s = a_c * nodes, a_s * nodes
+                h = self.intra[m](self.inter[m](h, a_c), a_s)
+            if m in self.gates:
+                h = self.gates[m](h)
+            hidden[m] = h
+        return hidden
+
+    def classify(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Eq. 28: per-modality logits ``(B, L, C)``."""
+        return {m: self.heads[m](h) for m, h in hidden.items()}
+
+    def forward(self, features: Mapping[str, torch.Tensor], speakers: torch.Tensor,
+                lengths: torch.Tensor, present: Mapping[str, torch.Tensor] | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Per-modality logits and ``"fused"`` log-probabilities (Eq. 29-30)."""
+        logits = self.classify(self.encode(features, speakers, lengths, present))
+        return {**logits, "fused": fuse(logits, present)}

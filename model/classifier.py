@@ -1,12 +1,14 @@
 """Classifier heads and the training loss (AMB-DSGDN, Eq. 28-33).
 
-- Eq. 28-29: per-modality head ``Linear(Dropout(ReLU(h_m)))`` -> logits ``z_m``;
-- Eq. 30: fused logits ``z = sum_m z_m``; Eq. 31: ``log_softmax(z)``;
-- Eq. 32: masked NLL (padding excluded), optional class weights, for the fusion and each modality;
+- Eq. 28: per-modality head ``Linear(Dropout(ReLU(h_m)))`` -> logits ``z_m``;
+- Eq. 29-30: fused logits ``O = sum_m z_m`` and ``P = log_softmax(O)``. An utterance without a
+  modality's features (``present`` False: missing media, failed extraction) takes no part of that
+  modality: its ``z_m`` leaves the sum;
+- Eq. 31-32: masked NLL (padding excluded), optional class weights, for the fusion and each modality
+  (a modality's term only over the utterances that have it);
 - Eq. 33: ``L = L_fusion + sum_m alpha_m L_m`` with ``alpha_m = L_m / 10``, not detached, as in the
-  public code of DEDNet (the predecessor with the same subgraphs and encoders: ``loss_m * (loss_m /
-  10)``): each auxiliary term is ``L_m^2 / 10``, its gradient ``2 alpha_m dL_m``, so harder
-  modalities get more of the auxiliary signal.
+  public code (``t_loss * (t_loss / 10)``): each auxiliary term is ``L_m^2 / 10``, its gradient
+  ``2 alpha_m dL_m``, so harder modalities get more of the auxiliary signal.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from model.dropout import Dropout
 
 
 class ModalityHead(nn.Module):
-    """Eq. 28-29."""
+    """Eq. 28."""
 
     def __init__(self, d_hidden: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__()
@@ -31,25 +33,39 @@ class ModalityHead(nn.Module):
         return self.linear(self.dropout(F.relu(h)))
 
 
-def fuse(logits: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Eq. 30-31: log-probabilities of the summed per-modality logits."""
-    return F.log_softmax(torch.stack(list(logits.values())).sum(0), dim=-1)
+def fuse(logits: Mapping[str, torch.Tensor],
+         present: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Eq. 29-30: log-probabilities of the summed per-modality logits; with ``present``
+    (modality -> (B, L) bool) a modality's logits count only where the utterance has it."""
+    terms = [z if present is None else z * present[m][..., None].to(z.dtype) for m, z in logits.items()]
+    return F.log_softmax(torch.stack(terms).sum(0), dim=-1)
 
 
 def masked_nll(log_probs: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
                class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 32: NLL over real utterances only; weighted mean like ``F.nll_loss``."""
+    """Eq. 32: NLL over the utterances in ``mask`` only; weighted mean like ``F.nll_loss``."""
     return F.nll_loss(log_probs[mask], labels[mask], weight=class_weights)
 
 
 def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, mask: torch.Tensor,
-               class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 33. Returns the loss and its parts (floats, for logging)."""
-    fusion = masked_nll(fuse(logits), labels, mask, class_weights)
-    parts = {"fusion": fusion}
-    loss = fusion
+               class_weights: torch.Tensor | None = None,
+               present: Mapping[str, torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. 31-33. Returns the loss and its parts (floats, for logging). A term with no utterance
+    to score (e.g. a modality absent from the whole batch) is left out."""
+    has = {m: mask if present is None else mask & present[m] for m in logits}
+    fused_mask = torch.stack(list(has.values())).any(0)
+    loss = None
+    parts: dict[str, torch.Tensor] = {}
+    if fused_mask.any():
+        parts["fusion"] = loss = masked_nll(fuse(logits, present), labels, fused_mask, class_weights)
     for name, z in logits.items():
-        unimodal = masked_nll(F.log_softmax(z, dim=-1), labels, mask, class_weights)
-        loss = loss + unimodal * (unimodal / 10.0)
+        if not has[name].any():
+            continue
+        unimodal = masked_nll(F.log_softmax(z, dim=-1), labels, has[name], class_weights)
+        term = unimodal * (unimodal / 10.0)
+        loss = term if loss is None else loss + term
         parts[name] = unimodal
+    if loss is None:
+        loss = sum(z.sum() for z in logits.values()) * 0.0    # nothing to learn from this batch
     return loss, {k: float(v.detach()) for k, v in parts.items()}

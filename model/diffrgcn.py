@@ -1,28 +1,33 @@
 """DiffRGCN: differential relational graph attention (AMB-DSGDN, Eq. 9-18, Alg. 1).
 
-One *layer* with H heads (all heads computed together, not in a Python loop), per head:
+One *layer* with H heads (all heads computed together, not in a Python loop); each head maps
+``d_in -> d_out`` and, per head:
 
-- Eq. 9-10: ``[P | N] = H W``: the projection split into a positive and a negative half (d each);
-- Eq. 11-12: GAT-style additive scores per half, ``e_ij = a_l . x_i + a_r . x_j``, plus the
-  relation embedding of the edge type ``r(A_ij)`` added to both score maps, then LeakyReLU(0.2);
-- Eq. 13: masked softmax over each node's neighbours (edge type > 0) -> ``alpha+``, ``alpha-``;
-- Eq. 14-15: ``lambda = exp(lq1 . lk1) - exp(lq2 . lk2) + lambda_init`` with
-  ``lambda_init = 0.8 - 0.6 exp(-0.3 depth)``, vectors initialised N(0, 0.1);
-  ``alpha = alpha+ - lambda alpha-``;
-- Eq. 16-18: aggregation of the concatenated values ``alpha [P | N]``, LayerNorm, scale by
-  ``1 - lambda_init``, GELU; dropout on the attention map.
+- Eq. 9: ``Wh = H W`` (``W``: d_in x d_out), split into a positive and a negative half (d_out/2 each);
+- Eq. 10-11: ``q = a_left . Wh_half``, ``k = a_right . Wh_half``, values = the halves themselves;
+- Eq. 12: ``e_ij = q_i + k_j + rel_ij`` per half, where ``rel^pos`` and ``rel^neg`` are two separate
+  projections of the edge type's relation embedding (d_r = 10); then LeakyReLU(0.2), edges with
+  type 0 masked out, softmax over each node's neighbours -> ``alpha+``, ``alpha-``;
+- Eq. 13-14: ``lambda = exp(l_left1 . l_right1) - exp(l_left2 . l_right2) + lambda_init`` with
+  ``lambda_init = 0.8 - 0.6 exp(-0.3 depth)``, lambda vectors drawn from N(0, 0.1);
+- Eq. 15: ``alpha = alpha+ - lambda alpha-`` (dropout on the map, as in the public code);
+- Eq. 16-17: ``h' = alpha [Wh_pos | Wh_neg]`` (d_out wide), then, as in the public code, the head's
+  own LayerNorm, ``x (1 - lambda_init)`` and GELU;
+- Eq. 18: the H heads concatenated -> ``H * d_out``.
 
 The relation term is projected once per relation type (6 of them) and gathered per edge: the same
-math as projecting a B x L x L x d relation tensor, without allocating it. The gather's backward
+math as projecting a B x L x L x d_r relation tensor, without allocating it. The gather's backward
 is a per-type ``bincount`` (:class:`RelationLookup`): indexing's own backward (a parallel
 scatter-add) gave different gradients from run to run on the CPU, so seeded runs drifted apart.
 
-A *block* (Alg. 1): H-head layer -> dropout -> an output differential layer (1 head) -> linear ->
-residual -> LayerNorm.
+A *block* (Alg. 1 and the text after Eq. 18; widths and dropouts from the public code):
+dropout -> H-head layer (d -> H*d) -> dropout -> output layer (1 head, H*d -> d) -> GELU -> linear
+-> residual (the block input) -> LayerNorm. Its dropout (default 0.2) is its own, independent of the
+model dropout.
 
 ``differential=False`` gives the ``graph: gat`` ablation: the same layer with one attention map
-(``alpha = alpha+``, scores from the first half, no lambda, no ``1 - lambda_init`` scale), on the
-same subgraphs and with the same widths.
+(``alpha = alpha+``, scores from the positive half, no lambda, no ``1 - lambda_init`` scale), on
+the same subgraphs and with the same widths.
 """
 from __future__ import annotations
 
@@ -35,14 +40,21 @@ from torch.nn import functional as F
 from model.dropout import Dropout
 from model.graph import NUM_RELATIONS
 
+XAVIER_GAIN = 1.414   # the public code's init gain for W, a_left/a_right and the relation projections
+
 
 def lambda_init_for(depth: int) -> float:
-    """Eq. 15: initial lambda of a layer at ``depth`` (1-based)."""
+    """Eq. 14: initial lambda of a layer at ``depth`` (1-based)."""
     return 0.8 - 0.6 * math.exp(-0.3 * depth)
 
 
+def _xavier_(tensor: torch.Tensor, fan_in: int, fan_out: int, gain: float = XAVIER_GAIN) -> None:
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(tensor, -bound, bound)
+
+
 class RelationLookup(torch.autograd.Function):
-    """``table[types]`` (``table`` (R, H), ``types`` (B, L, L) int64 -> (B, L, L, H)) whose gradient
+    """``table[types]`` (``table`` (R, K), ``types`` (B, L, L) int64 -> (B, L, L, K)) whose gradient
     is summed per type with ``bincount``: deterministic, and 6x faster than indexing's backward."""
 
     @staticmethod
@@ -55,81 +67,93 @@ class RelationLookup(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (types,) = ctx.saved_tensors
         flat, per_edge = types.reshape(-1), grad.reshape(types.numel(), -1)
-        sums = [torch.bincount(flat, weights=per_edge[:, h], minlength=ctx.num_types)
-                for h in range(per_edge.shape[1])]
+        sums = [torch.bincount(flat, weights=per_edge[:, k], minlength=ctx.num_types)
+                for k in range(per_edge.shape[1])]
         return torch.stack(sums, dim=1).to(grad.dtype), None
 
 
 class DiffGraphAttention(nn.Module):
-    """Differential graph attention layer, H heads (Eq. 9-18). Output dim = heads * 2 * d_head."""
+    """Differential graph attention layer with H heads, each ``d_in -> d_out`` (Eq. 9-18).
 
-    def __init__(self, d_in: int, d_head: int, heads: int = 1, depth: int = 1, rel_dim: int = 32,
+    Input ``(B, L, d_in)`` and edge types ``(B, L, L)`` -> ``(B, L, heads * d_out)``.
+    """
+
+    def __init__(self, d_in: int, d_out: int, heads: int = 1, depth: int = 1, rel_dim: int = 10,
                  attn_dropout: float = 0.0, differential: bool = True) -> None:
         super().__init__()
-        self.heads, self.d_head, self.differential = heads, d_head, differential
-        self.proj = nn.Linear(d_in, heads * 2 * d_head, bias=False)                  # Eq. 9-10
-        self.att_left = nn.Parameter(torch.empty(heads, 2, d_head))                  # Eq. 11-12
-        self.att_right = nn.Parameter(torch.empty(heads, 2, d_head))
-        self.relation = nn.Embedding(NUM_RELATIONS, rel_dim)
-        self.relation_score = nn.Linear(rel_dim, heads, bias=False)
-        self.lambda_init = lambda_init_for(depth)                                    # Eq. 15
-        self.lambdas = nn.Parameter(torch.empty(4, heads, d_head))  # lq1, lk1, lq2, lk2
-        self.norm = nn.LayerNorm(2 * d_head)
+        if d_out % 2:
+            raise ValueError(f"d_out={d_out} must be even (positive and negative halves)")
+        self.d_in, self.d_out, self.heads, self.differential = d_in, d_out, heads, differential
+        half = d_out // 2
+        self.proj = nn.Linear(d_in, heads * d_out, bias=False)                      # Eq. 9
+        self.att_left = nn.Parameter(torch.empty(heads, 2, half))                    # Eq. 10
+        self.att_right = nn.Parameter(torch.empty(heads, 2, half))
+        self.relation = nn.Parameter(torch.empty(heads, NUM_RELATIONS, rel_dim))     # Eq. 12
+        self.relation_score = nn.Parameter(torch.empty(heads, 2, rel_dim))          # rel^pos, rel^neg
+        self.lambda_init = lambda_init_for(depth)                                    # Eq. 14
+        self.lambdas = nn.Parameter(torch.empty(4, heads, half))   # l_left1, l_right1, l_left2, l_right2
+        self.norm_weight = nn.Parameter(torch.ones(heads, d_out))  # each head's own LayerNorm
+        self.norm_bias = nn.Parameter(torch.zeros(heads, d_out))
         self.dropout = Dropout(attn_dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.proj.weight)
-        nn.init.xavier_uniform_(self.att_left)
-        nn.init.xavier_uniform_(self.att_right)
+        for h in range(self.heads):   # per head, as one d_in x d_out matrix each
+            _xavier_(self.proj.weight.data[h * self.d_out:(h + 1) * self.d_out], self.d_in, self.d_out)
+        half = self.d_out // 2
+        _xavier_(self.att_left, half, 1)
+        _xavier_(self.att_right, half, 1)
+        nn.init.normal_(self.relation)                                 # nn.Embedding's init
+        _xavier_(self.relation_score, self.relation.shape[-1], 1)
         nn.init.normal_(self.lambdas, mean=0.0, std=0.1)
+        nn.init.ones_(self.norm_weight)
+        nn.init.zeros_(self.norm_bias)
 
     def lam(self) -> torch.Tensor:
-        """Eq. 14: one lambda per head."""
-        q1, k1, q2, k2 = self.lambdas
-        return torch.exp((q1 * k1).sum(-1)) - torch.exp((q2 * k2).sum(-1)) + self.lambda_init
+        """Eq. 13-14: one lambda per head."""
+        left1, right1, left2, right2 = self.lambdas
+        return torch.exp((left1 * right1).sum(-1)) - torch.exp((left2 * right2).sum(-1)) + self.lambda_init
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, L, d_in), ``adj`` (B, L, L) edge types (0 = none) -> (B, L, heads * 2 * d_head)."""
         batch, length, _ = x.shape
-        values = self.proj(x).view(batch, length, self.heads, 2, self.d_head)
-        left = torch.einsum("blhsd,hsd->bhsl", values, self.att_left)
-        right = torch.einsum("blhsd,hsd->bhsl", values, self.att_right)
-        per_type = self.relation_score(self.relation.weight)                        # (R, heads)
-        rel = RelationLookup.apply(per_type, adj.long()).permute(0, 3, 1, 2).unsqueeze(2)  # (B,H,1,L,L)
-        scores = F.leaky_relu(left.unsqueeze(-1) + right.unsqueeze(-2) + rel, 0.2)   # (B,H,2,L,L)
-        edges = (adj > 0)[:, None, None]
-        scores = scores.masked_fill(~edges, float("-inf"))
+        heads, maps = self.heads, 2 if self.differential else 1
+        values = self.proj(x).view(batch, length, heads, 2, self.d_out // 2)        # Eq. 9, 11
+        used = values[:, :, :, :maps]
+        left = torch.einsum("blhsd,hsd->bhsl", used, self.att_left[:, :maps])        # Eq. 10
+        right = torch.einsum("blhsd,hsd->bhsl", used, self.att_right[:, :maps])
+        per_type = torch.einsum("hrk,hsk->rhs", self.relation, self.relation_score[:, :maps])
+        rel = RelationLookup.apply(per_type.reshape(NUM_RELATIONS, heads * maps), adj.long())
+        rel = rel.view(batch, length, length, heads, maps).permute(0, 3, 4, 1, 2)   # (B,H,S,L,L)
+        scores = F.leaky_relu(left.unsqueeze(-1) + right.unsqueeze(-2) + rel, 0.2)  # Eq. 12
+        scores = scores.masked_fill(~(adj > 0)[:, None, None], float("-inf"))
         alpha = torch.softmax(scores, dim=-1).nan_to_num(0.0)   # rows without edges (padding) -> 0
         if self.differential:
-            lam = self.lam().view(1, self.heads, 1, 1)
-            alpha = alpha[:, :, 0] - lam * alpha[:, :, 1]                            # (B,H,L,L)
+            alpha = alpha[:, :, 0] - self.lam().view(1, heads, 1, 1) * alpha[:, :, 1]  # Eq. 15
         else:
             alpha = alpha[:, :, 0]
         alpha = self.dropout(alpha)
-        out = torch.einsum("bhij,bjhd->bihd", alpha, values.reshape(batch, length, self.heads, -1))
-        scale = (1.0 - self.lambda_init) if self.differential else 1.0
-        out = F.gelu(self.norm(out) * scale)                                         # Eq. 16-18
-        return out.reshape(batch, length, self.heads * 2 * self.d_head)
+        out = torch.einsum("bhij,bjhd->bihd", alpha, values.reshape(batch, length, heads, self.d_out))
+        out = F.layer_norm(out, (self.d_out,)) * self.norm_weight + self.norm_bias  # Eq. 16-17
+        if self.differential:
+            out = out * (1.0 - self.lambda_init)
+        return F.gelu(out).reshape(batch, length, heads * self.d_out)               # Eq. 18
 
 
 class DiffRGCNBlock(nn.Module):
-    """Alg. 1: H-head differential layer -> dropout -> output differential layer -> linear ->
-    residual -> LayerNorm. Keeps the width ``d_model`` (must be divisible by 2 * heads)."""
+    """Alg. 1 block: dropout -> H-head layer -> dropout -> output layer -> GELU -> linear ->
+    residual -> LayerNorm. Keeps the width ``d_model`` (even)."""
 
-    def __init__(self, d_model: int, heads: int = 2, depth: int = 1, dropout: float = 0.1,
-                 attn_dropout: float = 0.0, differential: bool = True) -> None:
+    def __init__(self, d_model: int, heads: int = 2, depth: int = 1, dropout: float = 0.2,
+                 rel_dim: int = 10, differential: bool = True) -> None:
         super().__init__()
-        if d_model % (2 * heads):
-            raise ValueError(f"d_model={d_model} must be divisible by 2 * heads = {2 * heads}")
-        self.heads = DiffGraphAttention(d_model, d_model // (2 * heads), heads, depth,
-                                        attn_dropout=attn_dropout, differential=differential)
-        self.output = DiffGraphAttention(d_model, d_model // 2, 1, depth, attn_dropout=attn_dropout,
-                                         differential=differential)
+        self.heads = DiffGraphAttention(d_model, d_model, heads, depth, rel_dim, dropout, differential)
+        self.output = DiffGraphAttention(heads * d_model, d_model, 1, depth, rel_dim, dropout,
+                                         differential)
         self.dropout = Dropout(dropout)
         self.linear = nn.Linear(d_model, d_model)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        h = self.output(self.dropout(self.heads(x, adj)), adj)
+        h = self.heads(self.dropout(x), adj)
+        h = F.gelu(self.output(self.dropout(h), adj))
         return self.norm(x + self.linear(h))

@@ -64,5 +64,6 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         scores = q @ k.transpose(-1, -2) / math.sqrt(d_model // self.heads)      # (B, H, L, L)
         scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-        weights = dropout(torch.softmax(scores, dim=-1), self.p, self.training)
+        # A query whose keys are all masked (a dialogue without this modality) attends to nothing.
+        weights = dropout(torch.softmax(scores, dim=-1).nan_to_num(0.0), self.p, self.training)
         return self.out((weights @ v).transpose(1, 2).reshape(batch, length, d_model))

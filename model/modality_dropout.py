@@ -1,16 +1,24 @@
 """Adaptive modality dropout (AMB-DSGDN, Eq. 19-27, Alg. 2). Training only.
 
-Per batch, from each modality's weighted F1 ``p_m`` (its unimodal head on the valid utterances):
+It acts on ``F = [T, V, A]``, the per-modality *hidden* representations ``(B, N, d_h)`` that reach
+the heads (after the graph blocks and the audio/visual gate, where the public code applies it), so
+a dropped modality contributes exactly its head's bias to the fused logits. Per batch:
 
-- Eq. 19-20: ratios ``r_mj = p_m / (p_j + eps) - 1`` for every other modality j;
-- Eq. 21-22: weights ``w_mj = softmax_j(ReLU(r_mj))``; mean ratio ``rbar_m = sum_j w_mj r_mj``;
-- Eq. 23: drop rate ``q_m = clip(q_base (1 + lambda rbar_m), 0, 1)``; the weakest modality gets 0;
-- Eq. 24-27: with probability ``p_exe`` the batch is affected: each dialogue keeps modality m with
-  probability ``1 - q_m`` (Bernoulli mask), kept features are scaled by ``1 / (1 - theta)``,
-  ``theta = sum_m d_m q_m / sum_m d_m`` (d_m = feature dimension), through :class:`ScaledMask`,
-  whose gradient reaches the features only. Dialogues that lost every modality are removed.
+- Eq. 19: performance ``p_m`` of each modality's own head on the valid utterances:
+  ``sum_c w_c P_c R_c / sum_c w_c`` with inverse-frequency weights ``w_c = N / N_c``
+  (:func:`performance`; ``p_metric="weighted_f1"`` gives the public code's support-weighted F1);
+- Eq. 20-24: ``r_mj = p_m / (p_j + eps) - 1`` (eps = 1e-5) for every j != m;
+  ``rhat_m = softmax(ReLU(r_m))``; ``rbar_m = sum(rhat_m * r_m) / |r_m|``;
+  ``q_m = clip(q_base (1 + lambda rbar_m), 0, 1)`` (:func:`drop_rates`; ``rule="public_code"`` gives
+  the public code's variant: ratios against modalities with ``p_j < eps`` skipped, ``q_m = 0``
+  whenever ``rbar_m <= 0``);
+- Eq. 25-27: with probability ``p_exe`` the batch is affected: each dialogue keeps modality m with
+  probability ``1 - q_m``; kept representations are scaled by ``1 / (1 - theta)``,
+  ``theta = sum_m d_m q_m / sum_m d_m`` (d_m = d_h for every modality here), through
+  :class:`ScaledMask`, whose gradient reaches the representations only. Dialogues that lost every
+  modality leave the batch (``u_b = sum_m M_mb > 0``).
 
-A dominant modality (higher F1 than the others) is dropped more often, so the others must learn.
+A dominant modality (higher p than the others) is dropped more often, so the others must learn.
 """
 from __future__ import annotations
 
@@ -19,24 +27,64 @@ from dataclasses import dataclass
 
 import torch
 
+EPS = 1e-5                                   # Eq. 20
+Q_RULES = ("paper", "public_code")
+P_METRICS = ("eq19", "weighted_f1")
 
-def drop_rates(f1: torch.Tensor, q_base: float, lam: float, eps: float = 1e-8) -> torch.Tensor:
-    """Eq. 19-23: drop probability per modality from per-modality weighted F1 scores ``(M,)``."""
-    m = f1.numel()
+
+def performance(pred: torch.Tensor, gold: torch.Tensor, num_classes: int, metric: str = "eq19"
+                ) -> torch.Tensor:
+    """Eq. 19 for one modality from flat predictions and labels of the valid utterances.
+
+    ``eq19``: ``sum_c w_c P_c R_c / sum_c w_c``, ``w_c = N / N_c`` over the classes present in
+    ``gold`` (an absent class has no defined weight). ``weighted_f1``: sklearn's
+    ``f1_score(average="weighted", zero_division=0)``, the public code's measure. Empty input -> 0.
+    """
+    if metric not in P_METRICS:
+        raise ValueError(f"train.p_metric={metric!r}: use one of {', '.join(P_METRICS)}")
+    if gold.numel() == 0:
+        return torch.zeros((), device=gold.device)
+    support = torch.bincount(gold, minlength=num_classes).double()
+    predicted = torch.bincount(pred, minlength=num_classes).double()
+    hits = torch.bincount(gold[pred == gold], minlength=num_classes).double()
+    precision = torch.where(predicted > 0, hits / predicted.clamp(min=1), 0.0)
+    recall = torch.where(support > 0, hits / support.clamp(min=1), 0.0)
+    present = support > 0
+    if metric == "eq19":
+        weights = torch.where(present, gold.numel() / support.clamp(min=1), 0.0)
+        return ((weights * precision * recall).sum() / weights.sum()).float()
+    denominator = precision + recall
+    f1 = torch.where(denominator > 0, 2 * precision * recall / denominator.clamp(min=1e-300), 0.0)
+    return ((support * f1).sum() / support.sum()).float()
+
+
+def drop_rates(p: torch.Tensor, q_base: float, lam: float, rule: str = "paper", eps: float = EPS
+               ) -> torch.Tensor:
+    """Eq. 20-24: drop probability per modality from the performances ``p`` ``(M,)``.
+
+    With fewer than two modalities nothing can be balanced: zeros.
+    """
+    if rule not in Q_RULES:
+        raise ValueError(f"train.q_rule={rule!r}: use one of {', '.join(Q_RULES)}")
+    p = p.double()
+    m = p.numel()
     if m < 2:
-        return torch.zeros_like(f1)
-    ratios = f1[:, None] / (f1[None, :] + eps) - 1.0                     # r_mj, (M, M)
-    others = ~torch.eye(m, dtype=torch.bool, device=f1.device)
-    logits = torch.relu(ratios).masked_fill(~others, float("-inf"))
-    weights = torch.softmax(logits, dim=1)                                  # over j != m
-    mean_ratio = (weights * ratios.masked_fill(~others, 0.0)).sum(1)        # rbar_m
-    q = torch.clamp(q_base * (1.0 + lam * mean_ratio), 0.0, 1.0)
-    q[torch.argmin(f1)] = 0.0                                               # never drop the weakest
-    return q
+        return torch.zeros(m, dtype=torch.float32, device=p.device)
+    ratios = p[:, None] / (p[None, :] + eps) - 1.0                         # Eq. 20: r_mj, (M, M)
+    use = ~torch.eye(m, dtype=torch.bool, device=p.device)                  # Eq. 21: j != m
+    if rule == "public_code":
+        use &= (p >= eps)[None, :]                                          # skips weak p_j
+    weights = torch.softmax(torch.relu(ratios).masked_fill(~use, float("-inf")), dim=1)   # Eq. 22
+    count = use.sum(1)
+    rbar = (weights.nan_to_num(0.0) * ratios.masked_fill(~use, 0.0)).sum(1) / count.clamp(min=1)  # Eq. 23
+    q = q_base * (1.0 + lam * rbar)                                         # Eq. 24
+    if rule == "public_code":
+        q = torch.where((rbar > 0) & (count > 0), q, 0.0)
+    return q.clamp(0.0, 1.0).float()
 
 
 class ScaledMask(torch.autograd.Function):
-    """``y = x * keep * scale``; the gradient flows to ``x`` only (Eq. 26-27)."""
+    """Eq. 26-27: ``y = x * keep * scale``; the gradient flows to ``x`` only."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
@@ -54,31 +102,39 @@ class ScaledMask(torch.autograd.Function):
 class DropResult:
     features: list[torch.Tensor]   # per modality, (B', L, d_m): masked and rescaled
     kept: torch.Tensor             # (B',) indices of the dialogues left in the batch
-    q: torch.Tensor                # (M,) drop rates used (zeros when not applied)
-    applied: bool
-
-
-def adaptive_modality_dropout(features: Sequence[torch.Tensor], f1: torch.Tensor, *, q_base: float,
-                              lam: float, p_exe: float, generator: torch.Generator | None = None
-                              ) -> DropResult:
-    """Alg. 2 for one training batch: drop rates from the F1s (Eq. 19-23), then the masks."""
-    q = drop_rates(f1.to(features[0].device), q_base, lam)
-    return mask_modalities(features, q, p_exe=p_exe, generator=generator)
+    q: torch.Tensor                # (M,) drop rates computed for the batch
+    applied: bool                  # False: the p_exe draw left the batch alone
 
 
 def mask_modalities(features: Sequence[torch.Tensor], q: torch.Tensor, *, p_exe: float,
                     generator: torch.Generator | None = None) -> DropResult:
-    """Eq. 24-27 on per-modality features ``(B, L, d_m)`` with drop rates ``q`` ``(M,)``."""
+    """Eq. 25-27 and the instance filter of Alg. 2 on per-modality ``(B, L, d_m)`` tensors."""
     batch = features[0].shape[0]
     device = features[0].device
     everyone = torch.arange(batch, device=device)
     if torch.rand((), generator=generator).item() >= p_exe:
-        return DropResult(list(features), everyone, torch.zeros_like(q), False)
-    dims = torch.tensor([float(x.shape[-1]) for x in features], device=device)
-    theta = float((dims * q).sum() / dims.sum())
-    keep = torch.rand((batch, len(features)), generator=generator).to(device) >= q[None, :]
-    alive = keep.any(dim=1)
-    scale = 1.0 / (1.0 - theta) if theta < 1.0 else 1.0
+        return DropResult(list(features), everyone, q, False)
+    dims = torch.tensor([float(x.shape[-1]) for x in features], device=q.device)
+    theta = float((dims * q).sum() / dims.sum())                               # Eq. 26
+    keep = (torch.rand((batch, len(features)), generator=generator) >= q.cpu()[None, :]).to(device)
+    scale = 1.0 / (1.0 - theta) if theta < 1.0 else 1.0   # theta = 1: everything is dropped anyway
     masked = [ScaledMask.apply(x, keep[:, m].view(-1, 1, 1), scale) for m, x in enumerate(features)]
-    kept = everyone[alive]
+    kept = everyone[keep.any(dim=1)]                                           # u_b
     return DropResult([x[kept] for x in masked], kept, q, True)
+
+
+def adaptive_modality_dropout(hidden: Sequence[torch.Tensor], logits: Sequence[torch.Tensor],
+                              labels: torch.Tensor, valid: Sequence[torch.Tensor], *, q_base: float,
+                              lam: float, p_exe: float, rule: str = "paper", metric: str = "eq19",
+                              generator: torch.Generator | None = None) -> DropResult:
+    """Alg. 2 for one training batch.
+
+    ``hidden``: per modality ``(B, L, d_h)`` representations; ``logits``: each modality's head on
+    them ``(B, L, C)``; ``labels`` ``(B, L)``; ``valid``: per modality ``(B, L)`` bool, the
+    utterances that count for ``p_m`` (real, labelled, with that modality present).
+    """
+    num_classes = logits[0].shape[-1]
+    p = torch.stack([performance(z.detach()[v].argmax(-1), labels[v], num_classes, metric)
+                     for z, v in zip(logits, valid)])                          # Eq. 19
+    q = drop_rates(p, q_base, lam, rule)                                       # Eq. 20-24
+    return mask_modalities(hidden, q, p_exe=p_exe, generator=generator)        # Eq. 25-27

@@ -1,8 +1,9 @@
 """Training AMB-DSGDN on cached features: one run per seed, model selection on dev only.
 
 Per epoch: shuffled dialogue batches; after ``warm_up_epochs`` the adaptive modality dropout
-(Alg. 2) masks the inputs, with per-modality weighted F1 taken from a no-grad pass of the same
-batch; the loss is Eq. 33. Then dev is scored (selection) and test is scored too, only to report
+(Alg. 2) masks the hidden representations between the graph blocks and the heads, with each
+modality's performance (Eq. 19) taken from its head on the same forward pass (as the public code
+does); the loss is Eq. 33. Curves record the mean drop rate ``q_<modality>`` of each epoch. Then dev is scored (selection) and test is scored too, only to report
 the reference implementation's protocol (best test epoch), never to select.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from extractors.device import pick_device
 from model.ambdsgdn import AMBDSGDN, ModelConfig
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
-from model.modality_dropout import adaptive_modality_dropout
+from model.modality_dropout import P_METRICS, Q_RULES, adaptive_modality_dropout
 
 
 @dataclass
@@ -38,8 +39,14 @@ class TrainConfig:
     q_base: float = 0.3
     lam: float = 0.9
     p_exe: float = 0.5
+    q_rule: str = "paper"                         # paper (Eq. 20-24) | public_code
+    p_metric: str = "eq19"                        # eq19 | weighted_f1 (public code)
 
     def __post_init__(self) -> None:
+        if self.q_rule not in Q_RULES:
+            raise ValueError(f"train.q_rule={self.q_rule!r}: use one of {', '.join(Q_RULES)}")
+        if self.p_metric not in P_METRICS:
+            raise ValueError(f"train.p_metric={self.p_metric!r}: use one of {', '.join(P_METRICS)}")
         if self.class_weights not in ("inverse_frequency", "none"):
             raise ValueError(f"train.class_weights={self.class_weights!r}: use inverse_frequency or none")
         for key in ("epochs", "batch_size"):
@@ -79,7 +86,7 @@ def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_siz
     with torch.inference_mode():
         for b in batches(by_length, batch_size, matrices, present):
             b = b.to(device)
-            out = model(b.features, b.speakers, b.lengths)["fused"]
+            out = model(b.features, b.speakers, b.lengths, b.present)["fused"]
             gold.append(b.labels[b.mask].cpu().numpy())
             pred.append(out.argmax(-1)[b.mask].cpu().numpy())
     return np.concatenate(gold), np.concatenate(pred)
@@ -102,6 +109,9 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(seed)
+
+    def dropout_active(epoch: int) -> bool:
+        return config.modality_dropout and epoch > config.warm_up_epochs and len(model.modalities) > 1
     best, curves, trained_on = None, [], set()
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
@@ -111,26 +121,28 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
             trained_on.update(b.dialogue_ids)
             b = b.to(device)
             mask = b.mask if loss_mask_rows is None else b.mask & _trainable(b, loss_mask_rows, device)
-            features = [b.features[m] for m in model.modalities]
-            kept = None
-            if config.modality_dropout and epoch > config.warm_up_epochs and len(model.modalities) > 1:
-                f1 = _unimodal_f1(model, b, mask)
-                dropped = adaptive_modality_dropout(features, f1, q_base=config.q_base, lam=config.lam,
-                                                    p_exe=config.p_exe, generator=generator)
-                if dropped.applied:
-                    q_sum += dropped.q.cpu().numpy()
-                    features, kept = dropped.features, dropped.kept
-                q_batches += 1
-            feats = dict(zip(model.modalities, features))
-            speakers, lengths, labels = b.speakers, b.lengths, b.labels
-            if kept is not None:
-                if len(kept) == 0:
-                    continue
-                speakers, lengths, labels, mask = speakers[kept], lengths[kept], labels[kept], mask[kept]
+            labels, has = b.labels, b.present
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cuda", enabled=use_amp):
-                out = model(feats, speakers, lengths)
-            loss, _ = total_loss({m: out[m].float() for m in model.modalities}, labels, mask, weights)
+                hidden = model.encode(b.features, b.speakers, b.lengths, has)
+                logits = model.classify(hidden)
+                if dropout_active(epoch):    # Alg. 2 on the hidden representations
+                    dropped = adaptive_modality_dropout(
+                        [hidden[m] for m in model.modalities], [logits[m] for m in model.modalities],
+                        labels, [mask & has[m] for m in model.modalities], q_base=config.q_base,
+                        lam=config.lam, p_exe=config.p_exe, rule=config.q_rule, metric=config.p_metric,
+                        generator=generator)
+                    q_batches += 1
+                    q_sum += dropped.q.cpu().numpy()
+                    if dropped.applied:
+                        kept = dropped.kept
+                        if len(kept) == 0:
+                            continue
+                        hidden = dict(zip(model.modalities, dropped.features))
+                        logits = model.classify(hidden)
+                        labels, mask = labels[kept], mask[kept]
+                        has = {m: x[kept] for m, x in has.items()}
+            loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, mask, weights, has)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -152,18 +164,6 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
                   "dev_wa_f1": best[0], "seed": seed,
                   "train_dialogues": sorted(trained_on)}   # what reached the optimiser (provenance)
     return RunResult(seed, checkpoint, curves)
-
-
-def _unimodal_f1(model: AMBDSGDN, b: Batch, mask: torch.Tensor) -> torch.Tensor:
-    """Weighted F1 of each modality's own head on the batch (no grad), for Alg. 2."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        out = model(b.features, b.speakers, b.lengths)
-    model.train(was_training)
-    gold = b.labels[mask].cpu().numpy()
-    return torch.tensor([f1_score(gold, out[m].argmax(-1)[mask].cpu().numpy(), average="weighted",
-                                  zero_division=0) for m in model.modalities], dtype=torch.float32)
 
 
 def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -15,18 +15,24 @@ def test_amp_training_step_with_modality_dropout_on_cuda():
     dims = {"text": 32, "audio": 24, "visual": 16}
     model = AMBDSGDN(ModelConfig(input_dims=dims, num_classes=6, d_hidden=64, window=5,
                                  encoder_heads=4)).to(device)
-    feats = [torch.randn(4, 12, d, device=device) for d in dims.values()]
+    feats = {m: torch.randn(4, 12, d, device=device) for m, d in dims.items()}
     speakers = torch.randint(0, 2, (4, 12), device=device)
     lengths = torch.tensor([12, 9, 5, 1], device=device)
     labels = torch.randint(0, 6, (4, 12), device=device)
     mask = torch.arange(12, device=device)[None] < lengths[:, None]
-    dropped = adaptive_modality_dropout(feats, torch.tensor([0.7, 0.4, 0.2]), q_base=0.3, lam=0.9,
-                                        p_exe=1.0, generator=torch.Generator().manual_seed(0))
-    kept = dropped.kept
+    present = {m: mask.clone() for m in dims}
+    present["audio"][0, 3] = False
     scaler = torch.amp.GradScaler("cuda")
     with torch.autocast("cuda"):
-        out = model(dict(zip(dims, dropped.features)), speakers[kept], lengths[kept])
-    loss, _ = total_loss({m: out[m].float() for m in dims}, labels[kept], mask[kept])
+        hidden = model.encode(feats, speakers, lengths, present)
+        logits = model.classify(hidden)
+        dropped = adaptive_modality_dropout(
+            [hidden[m] for m in dims], [logits[m] for m in dims], labels, [mask & present[m] for m in dims],
+            q_base=0.3, lam=0.9, p_exe=1.0, generator=torch.Generator().manual_seed(0))
+        kept = dropped.kept
+        logits = model.classify(dict(zip(dims, dropped.features)))
+    loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels[kept], mask[kept],
+                         present={m: x[kept] for m, x in present.items()})
     scaler.scale(loss).backward()
-    assert torch.isfinite(loss) and all(p.grad is None or torch.isfinite(p.grad).all()
-                                        for p in model.parameters())
+    assert dropped.applied and torch.isfinite(loss)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())

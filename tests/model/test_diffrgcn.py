@@ -15,35 +15,77 @@ def graphs(speakers, lengths, window=3):
 def test_lambda_init_values():
     assert lambda_init_for(1) == pytest.approx(0.8 - 0.6 * math.exp(-0.3))
     assert [round(lambda_init_for(d), 4) for d in (1, 2, 3)] == [0.3555, 0.4707, 0.5561]
-    layer = DiffGraphAttention(8, 4, heads=3, depth=2)
+    layer = DiffGraphAttention(8, 8, heads=3, depth=2)
+    assert layer.lambdas.shape == (4, 3, 4)                     # per head, d_out / 2 each (Eq. 13)
     assert layer.lambdas.std().item() == pytest.approx(0.1, abs=0.05)
     # With lambda vectors at zero, lambda = exp(0) - exp(0) + lambda_init.
     torch.nn.init.zeros_(layer.lambdas)
     assert torch.allclose(layer.lam(), torch.full((3,), lambda_init_for(2)))
 
 
-def test_layer_matches_a_per_head_per_edge_reference():
+def reference_layer(layer, x, adj):
+    """Eq. 9-18 written out per head and per half, with a B x L x L x d_r relation tensor."""
+    heads, d_out, half = layer.heads, layer.d_out, layer.d_out // 2
+    outputs = []
+    for h in range(heads):
+        w = layer.proj.weight[h * d_out:(h + 1) * d_out].T                       # Eq. 9: d_in x d_out
+        wh = x[0] @ w
+        rel_tensor = layer.relation[h][adj[0].long()]                            # (L, L, d_r)
+        maps, values = [], []
+        for s in range(2 if layer.differential else 1):
+            part = wh[:, s * half:(s + 1) * half]                                # pos, then neg half
+            e = (part @ layer.att_left[h, s])[:, None] + (part @ layer.att_right[h, s])[None, :]
+            e = e + rel_tensor @ layer.relation_score[h, s]                      # Eq. 12: own projection
+            e = F.leaky_relu(e, 0.2).masked_fill(adj[0] == 0, float("-inf"))
+            maps.append(torch.softmax(e, -1))
+        alpha = maps[0] - layer.lam()[h] * maps[1] if layer.differential else maps[0]   # Eq. 15
+        agg = alpha @ wh                                                         # Eq. 16-17: d_out wide
+        normed = F.layer_norm(agg, (d_out,), layer.norm_weight[h], layer.norm_bias[h])
+        scale = (1 - layer.lambda_init) if layer.differential else 1.0
+        outputs.append(F.gelu(normed * scale))
+    return torch.cat(outputs, -1)                                                # Eq. 18
+
+
+@pytest.mark.parametrize("differential", [True, False])
+def test_layer_matches_a_per_head_per_edge_reference(differential):
     torch.manual_seed(0)
-    layer = DiffGraphAttention(6, 4, heads=2, depth=1).eval()
+    layer = DiffGraphAttention(6, 8, heads=2, depth=1, differential=differential).eval()
+    with torch.no_grad():   # make every per-head parameter distinct from the others
+        layer.norm_weight.uniform_(0.5, 1.5)
+        layer.norm_bias.normal_()
     adj_s, _ = graphs([[0, 1, 0, 0, 1]], [5])
     x = torch.randn(1, 5, 6)
     out = layer(x, adj_s)
-    assert out.shape == (1, 5, 2 * 2 * 4)
-    # Reference: explicit per-head loop and a B x L x L x rel_dim relation tensor.
-    values = layer.proj(x).view(1, 5, 2, 2, 4)
-    rel_tensor = layer.relation(adj_s.long())                                   # (1, 5, 5, rel_dim)
-    expected = []
-    for h in range(2):
-        maps = []
-        for s in range(2):
-            v = values[0, :, h, s]
-            e = (v @ layer.att_left[h, s])[:, None] + (v @ layer.att_right[h, s])[None, :]
-            e = F.leaky_relu(e + (rel_tensor[0] @ layer.relation_score.weight[h]), 0.2)
-            maps.append(torch.softmax(e.masked_fill(adj_s[0] == 0, float("-inf")), -1))
-        alpha = maps[0] - layer.lam()[h] * maps[1]
-        agg = alpha @ values[0, :, h].reshape(5, 8)
-        expected.append(F.gelu(layer.norm(agg) * (1 - layer.lambda_init)))
-    torch.testing.assert_close(out[0], torch.cat(expected, -1), atol=1e-5, rtol=1e-5)
+    assert out.shape == (1, 5, 2 * 8)       # each head outputs d_out (Eq. 16), heads concatenated
+    torch.testing.assert_close(out[0], reference_layer(layer, x, adj_s), atol=1e-5, rtol=1e-5)
+
+
+def test_positive_and_negative_maps_have_their_own_relation_projection():
+    torch.manual_seed(5)
+    layer = DiffGraphAttention(6, 8, heads=1).eval()
+    adj_s, _ = graphs([[0, 1, 0, 0, 1]], [5])
+    x = torch.randn(1, 5, 6)
+    base = layer(x, adj_s)
+    with torch.no_grad():
+        layer.relation_score[:, 1] += 1.0                                       # rel^neg only
+    changed_neg = layer(x, adj_s)
+    assert not torch.allclose(base, changed_neg)
+    torch.testing.assert_close(changed_neg[0], reference_layer(layer, x, adj_s), atol=1e-5, rtol=1e-5)
+    assert layer.relation_score.shape == (1, 2, 10)                             # d_r = 10
+
+
+def test_block_widths_and_structure_follow_the_public_code():
+    torch.manual_seed(6)
+    block = DiffRGCNBlock(16, heads=2, depth=1, dropout=0.2).eval()
+    assert (block.heads.d_in, block.heads.d_out, block.heads.heads) == (16, 16, 2)
+    assert (block.output.d_in, block.output.d_out, block.output.heads) == (32, 16, 1)   # H*d -> d
+    assert block.dropout.p == 0.2 and block.heads.dropout.p == 0.2 and block.output.dropout.p == 0.2
+    adj_s, _ = graphs([[0, 1, 0, 0, 1]], [5])
+    x = torch.randn(1, 5, 16)
+    hidden = reference_layer(block.heads, x, adj_s)[None]
+    out = F.gelu(reference_layer(block.output, hidden, adj_s))
+    expected = block.norm(x[0] + block.linear(out))
+    torch.testing.assert_close(block(x, adj_s)[0], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_padding_never_changes_results():
@@ -65,14 +107,14 @@ def test_block_shapes_gradients_and_determinism():
     out = block(block(x, adj_c), adj_s)
     assert out.shape == (2, 6, 32) and torch.isfinite(out).all()
     out[:, :3].sum().backward()
-    assert block.heads.lambdas.grad.abs().sum() > 0 and block.heads.relation.weight.grad.abs().sum() > 0
+    assert block.heads.lambdas.grad.abs().sum() > 0 and block.heads.relation.grad.abs().sum() > 0
     torch.manual_seed(3)
     a = DiffRGCNBlock(32, heads=2).eval()(x.detach(), adj_s)
     torch.manual_seed(3)
     b = DiffRGCNBlock(32, heads=2).eval()(x.detach(), adj_s)
     assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="divisible by 2 \\* heads"):
-        DiffRGCNBlock(30, heads=4)
+    with pytest.raises(ValueError, match="d_out=15 must be even"):
+        DiffRGCNBlock(15, heads=4)
 
 
 def test_relation_lookup_gradient_is_exact_and_deterministic():

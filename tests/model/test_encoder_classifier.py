@@ -13,20 +13,31 @@ def test_sinusoidal_positions():
     assert table[3, 0] == pytest.approx(torch.sin(torch.tensor(3.0)).item())
 
 
-def test_contextual_encoder_ignores_padding_and_checks_speakers():
+def test_contextual_encoder_ignores_padding_and_has_the_public_widths():
     torch.manual_seed(0)
-    enc = ModalityEncoder(6, 16, contextual=True, max_speakers=3, heads=4, dropout=0.0).eval()
-    x = torch.randn(1, 4, 6)
-    speakers = torch.tensor([[0, 1, 0, 2]])
-    alone = enc(x, speakers, torch.ones(1, 4, dtype=torch.bool))
-    padded = enc(torch.cat([x, 50 * torch.randn(1, 3, 6)], 1),
-                 torch.tensor([[0, 1, 0, 2, 7, 7, 7]]), torch.tensor([[True] * 4 + [False] * 3]))
+    enc = ModalityEncoder(6, 16, contextual=True, heads=4, dropout=0.0).eval()
+    assert enc.feed_forward[0].out_features == 16            # d_ff = d_hidden (public code)
+    x, spk = torch.randn(1, 4, 6), torch.randn(1, 4, 16)
+    alone = enc(x, torch.ones(1, 4, dtype=torch.bool), spk)
+    padded = enc(torch.cat([x, 50 * torch.randn(1, 3, 6)], 1), torch.tensor([[True] * 4 + [False] * 3]),
+                 torch.cat([spk, torch.randn(1, 3, 16)], 1))
     torch.testing.assert_close(padded[:, :4], alone, atol=1e-5, rtol=1e-5)
     assert padded[:, 4:].abs().sum() == 0
-    with pytest.raises(ValueError, match="more than max_speakers=3"):
-        enc(x, torch.tensor([[0, 1, 3, 0]]), torch.ones(1, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="needs the speaker embeddings"):
+        enc(x, torch.ones(1, 4, dtype=torch.bool))
     text = ModalityEncoder(6, 16, contextual=False)
-    torch.testing.assert_close(text(x, speakers, torch.ones(1, 4, dtype=torch.bool)), text.project(x))
+    torch.testing.assert_close(text(x, torch.ones(1, 4, dtype=torch.bool)), text.project(x))
+
+
+def test_encoder_input_dropout_after_position_and_speaker():
+    torch.manual_seed(1)
+    enc = ModalityEncoder(6, 16, contextual=True, heads=4, dropout=0.5)
+    assert enc.input_dropout.p == 0.5
+    x, spk, valid = torch.randn(2, 5, 6), torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    seen = {}
+    enc.attention.register_forward_pre_hook(lambda mod, args, kw: seen.update(h=args[0]), with_kwargs=True)
+    enc(x, valid, spk)
+    assert (seen["h"] == 0).float().mean() > 0.3             # half of the summed input is dropped
 
 
 def test_loss_is_eq_33_and_ignores_padding():
@@ -49,6 +60,17 @@ def test_loss_is_eq_33_and_ignores_padding():
     (ref_fusion + sum(u * u.detach() / 5 for u in ref_uni.values())).backward()
     for m in z:
         torch.testing.assert_close(z[m].grad, zr[m].grad)
+    # present: an utterance without a modality leaves that modality's term and the fused sum
+    present = {"text": torch.ones(2, 3, dtype=torch.bool), "audio": torch.tensor([[True, False, True], [True] * 3])}
+    loss_p, parts_p = total_loss(logits, labels, mask, present=present)
+    fused = F.log_softmax(logits["text"] + logits["audio"] * present["audio"][..., None], -1)
+    assert torch.allclose(fuse(logits, present)[0, 1], F.log_softmax(logits["text"][0, 1], -1))
+    uni_audio = F.cross_entropy(logits["audio"][mask & present["audio"]], labels[mask & present["audio"]])
+    assert parts_p["audio"] == pytest.approx(uni_audio.item(), rel=1e-6)
+    assert parts_p["fusion"] == pytest.approx(F.nll_loss(fused[mask], labels[mask]).item(), rel=1e-6)
+    moved = {m: z.clone() for m, z in logits.items()}
+    moved["audio"][0, 1] = 50.0
+    assert total_loss(moved, labels, mask, present=present)[0].item() == pytest.approx(loss_p.item())
     changed = {m: z.clone() for m, z in logits.items()}
     changed["text"][1, 2] = 100.0                      # a padded position
     assert total_loss(changed, labels, mask)[0].item() == pytest.approx(loss.item())
