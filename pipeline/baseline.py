@@ -21,7 +21,7 @@ import numpy as np
 from extractors.cache import CacheError
 from model.context_free import fit_logistic_regression
 from pipeline import manifest
-from pipeline.evaluate import report
+from pipeline.evaluate import report, seed_stat
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
@@ -49,18 +49,15 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
     fit_s = time.perf_counter() - started
     result = report(y[test], selected.classifier.predict(x[test]), m.labels)
 
-    def single(value: float) -> dict:
-        return {"mean": value, "std": 0.0, "per_seed": [value]}
-
     metrics = {
         "corpus": m.corpus, "labels": m.labels, "classifier": "logistic_regression (context-free)",
-        "deterministic": True, "seeds": [],
-        "test_wa_f1": single(result["wa_f1"]), "test_wa_acc": single(result["wa_acc"]),
-        "test_macro_f1": single(result["macro_f1"]), "per_class": result["per_class"],
+        "deterministic": True, "seeds": [],      # one run: n = 1, no spread
+        "test_wa_f1": seed_stat([result["wa_f1"]]), "test_wa_acc": seed_stat([result["wa_acc"]]),
+        "test_macro_f1": seed_stat([result["macro_f1"]]), "per_class": result["per_class"],
         "confusion_first_seed": result["confusion"],
         "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
         "selected_C": selected.C, "dev_wa_f1_by_C": {str(c): f for c, f in selected.dev_by_C.items()},
-        "dev_wa_f1": single(selected.dev_wa_f1), "fit_s": fit_s,
+        "dev_wa_f1": seed_stat([selected.dev_wa_f1]), "fit_s": fit_s,
         "train_utterances": int(train.sum()),
         "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
         "features": {k: {"extractor": v["extractor"], "params": v["params"], "identity": v["identity"],

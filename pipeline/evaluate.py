@@ -25,6 +25,14 @@ from pipeline import manifest
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
+def seed_stat(values: list[float]) -> dict:
+    """Mean and spread over seeds: ``sample_std`` is the sample standard deviation (ddof = 1; null
+    for a single seed, where it is undefined), ``n`` the number of seeds."""
+    values = [float(v) for v in values]
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return {"mean": float(np.mean(values)), "sample_std": spread, "n": len(values), "per_seed": values}
+
+
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
                   "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
 
@@ -71,9 +79,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         reference.append(max(float(r["test_wa_f1_reference_protocol_only"]) for r in rows))
         epoch_s.append(float(np.mean([float(r["epoch_s"]) for r in rows])))
     name = name or m.corpus
-
-    def stat(values):
-        return {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_seed": values}
+    stat = seed_stat
 
     first = runs[0]
     metrics = {
@@ -102,11 +108,17 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
                              f"{row['f1']:.4f}"])
     plot_confusion(np.array(first["confusion"]), m.labels, out_dir / f"{name}_confusion.png",
                    f"{m.corpus} test, seed {first['seed']}")
-    f1, acc = metrics["test_wa_f1"], metrics["test_wa_acc"]
-    print(f"{m.corpus} test ({len(runs)} seed(s)): wa-F1 {100 * f1['mean']:.2f} +- {100 * f1['std']:.2f}, "
-          f"wa-ACC {100 * acc['mean']:.2f} +- {100 * acc['std']:.2f} -> {out_dir / (name + '.json')}, "
+    print(f"{m.corpus} test: wa-F1 {format_stat(metrics['test_wa_f1'])}, wa-ACC "
+          f"{format_stat(metrics['test_wa_acc'])} -> {out_dir / (name + '.json')}, "
           f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}")
     return metrics
+
+
+def format_stat(stat: dict) -> str:
+    """``mean ± sample std (n = k)`` in percent; a single run shows ``(n = 1)`` only."""
+    if stat.get("sample_std") is None:
+        return f"{100 * stat['mean']:.2f} (n = {stat.get('n', 1)})"
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f} (n = {stat['n']})"
 
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:

@@ -2,9 +2,9 @@
 
     python -m pipeline.report METRICS.json [...] --out results.md [--title TEXT] [--command TEXT]
 
-One row per file (its stem names the row): test wa-F1 and wa-ACC mean +- std over seeds, macro F1,
-per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
-number of seeds. ``--command`` is printed under the table as the command that reproduces it.
+One row per file (its stem names the row): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over
+seeds, macro F1, per-class F1, the selected epochs (or C for the logistic regression), seconds per
+epoch and the number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
 """
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from pathlib import Path
 
 
 def _pm(stat: dict) -> str:
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+    """mean ± sample std (ddof = 1) in percent; a single run has no spread."""
+    if stat.get("sample_std") is None:
+        return f"{100 * stat['mean']:.2f}"
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f}"
 
 
 def row(name: str, metrics: dict) -> dict[str, str]:
@@ -25,7 +28,7 @@ def row(name: str, metrics: dict) -> dict[str, str]:
         selection, seconds, seeds = f"C={metrics['selected_C']:g}", f"{metrics['fit_s']:.1f} (fit)", "—"
     else:
         selection = "epochs " + ", ".join(str(e) for e in metrics["selected_epochs"])
-        seconds, seeds = f"{metrics['epoch_s']['mean']:.2f}", str(len(metrics["seeds"]))
+        seconds, seeds = f"{metrics['epoch_s']['mean']:.2f}", str(metrics["test_wa_f1"]["n"])
     per_class = " ".join(f"{label} {100 * v['f1']:.1f}" for label, v in metrics["per_class"].items())
     return {"run": name, "test wa-F1": _pm(metrics["test_wa_f1"]), "test wa-ACC": _pm(metrics["test_wa_acc"]),
             "macro-F1": _pm(metrics["test_macro_f1"]), "per-class F1": per_class,

@@ -25,7 +25,7 @@ from pipeline import manifest
 from pipeline.params import add_params_arguments, load_params
 
 MODEL_KEYS = {"modalities", "d_hidden", "window", "graph", "graph_heads", "encoder_heads",
-              "contextual", "max_speakers", "depth", "dropout"}
+              "contextual", "max_speakers", "depth", "dropout", "graph_dropout", "rel_dim"}
 
 
 def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):

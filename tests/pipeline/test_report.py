@@ -6,21 +6,23 @@ from pipeline.report import table
 
 
 def metrics(**extra):
-    stat = {"mean": 0.5, "std": 0.01, "per_seed": [0.49, 0.51]}
-    return {"test_wa_f1": stat, "test_wa_acc": {"mean": 0.6, "std": 0.0}, "test_macro_f1": stat,
+    stat = {"mean": 0.5, "sample_std": 0.01, "n": 2, "per_seed": [0.49, 0.51]}
+    return {"test_wa_f1": stat, "test_wa_acc": {"mean": 0.6, "sample_std": 0.0, "n": 2}, "test_macro_f1": stat,
             "per_class": {"neu": {"f1": 0.7}, "sad": {"f1": 0.25}}, **extra}
 
 
 def test_one_row_per_metrics_file(tmp_path):
     (tmp_path / "iemocap_diff.json").write_text(json.dumps(metrics(
         selected_epochs=[12, 30], epoch_s={"mean": 0.934}, seeds=[0, 1])))
-    (tmp_path / "iemocap_logreg.json").write_text(json.dumps(metrics(selected_C=0.01, fit_s=2.71)))
+    single = {"mean": 0.5, "sample_std": None, "n": 1, "per_seed": [0.5]}
+    (tmp_path / "iemocap_logreg.json").write_text(json.dumps(
+        {**metrics(selected_C=0.01, fit_s=2.71), "test_wa_f1": single}))
     text = table([tmp_path / "iemocap_diff.json", tmp_path / "iemocap_logreg.json"], "IEMOCAP", "dvc repro x")
     lines = text.splitlines()
     assert lines[0] == "### IEMOCAP"
     assert lines[4] == ("| iemocap_diff | 50.00 ± 1.00 | 60.00 ± 0.00 | 50.00 ± 1.00 | neu 70.0 sad 25.0 "
                         "| epochs 12, 30 | 0.93 | 2 |")
-    assert lines[5].startswith("| iemocap_logreg |") and "| C=0.01 | 2.7 (fit) | — |" in lines[5]
+    assert lines[5].startswith("| iemocap_logreg | 50.00 | ") and "| C=0.01 | 2.7 (fit) | — |" in lines[5]
     assert lines[-1] == "Reproduce: `dvc repro x`"
 
 

@@ -38,13 +38,16 @@ def params(**overrides):
 
 
 def test_train_then_evaluate(workdir):
-    summaries = train.run(params(), workdir / "prepared", workdir / "features", workdir / "model")
-    assert [s["seed"] for s in summaries] == [0] and 1 <= summaries[0]["selected_epoch"] <= 3
-    with open(workdir / "model" / "curves" / "seed_0.csv") as fh:
-        curves = list(csv.DictReader(fh))
-    assert [int(r["epoch"]) for r in curves] == [1, 2, 3]
-    assert float(curves[0]["q_text"]) == 0.0 and max(float(r["q_text"]) + float(r["q_audio"])
-                                                     for r in curves[1:]) > 0  # dropout after warm-up
+    summaries = train.run(params(train={"seeds": [0, 1]}), workdir / "prepared", workdir / "features",
+                          workdir / "model")
+    assert [s["seed"] for s in summaries] == [0, 1] and 1 <= summaries[0]["selected_epoch"] <= 3
+    curves = {}
+    for seed in (0, 1):
+        with open(workdir / "model" / "curves" / f"seed_{seed}.csv") as fh:
+            curves[seed] = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in curves[0]] == [1, 2, 3]
+    assert float(curves[0][0]["q_text"]) == 0.0 and max(float(r["q_text"]) + float(r["q_audio"])
+                                                        for r in curves[0][1:]) > 0  # after warm-up
     metrics = evaluate.run(params(), workdir / "prepared", workdir / "features", workdir / "model",
                            workdir / "metrics")
     saved = json.loads((workdir / "metrics" / "iemocap.json").read_text())
@@ -57,6 +60,34 @@ def test_train_then_evaluate(workdir):
     assert sum(map(sum, saved["confusion_first_seed"])) == saved["counts"]["test"]
     assert saved["features"]["audio"]["extractor"] == "librosa"
     assert (workdir / "metrics" / "iemocap_confusion.png").stat().st_size > 1000
+    # Honest statistics: the selected epoch is the (first) argmax of the dev curve; the reported
+    # test score is that epoch's; the reference-protocol figure is the max of the test column.
+    for i, seed in enumerate(saved["seeds"]):
+        dev = [float(r["dev_wa_f1"]) for r in curves[seed]]
+        test = [float(r["test_wa_f1_reference_protocol_only"]) for r in curves[seed]]
+        selected = saved["selected_epochs"][i]
+        assert selected == 1 + dev.index(max(dev))
+        assert saved["test_wa_f1"]["per_seed"][i] == pytest.approx(test[selected - 1], abs=1e-9)
+        assert saved["reference_protocol"]["test_wa_f1"]["per_seed"][i] == max(test)
+    for key in ("test_wa_f1", "test_wa_acc", "dev_wa_f1"):
+        values = saved[key]["per_seed"]
+        assert saved[key]["n"] == 2 and "std" not in saved[key]
+        assert saved[key]["sample_std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)  # ddof=1
+
+
+def test_selection_is_on_dev_even_when_test_peaks_elsewhere(workdir, monkeypatch):
+    """Scripted scores: dev peaks at epoch 2, test at epoch 3. Selecting on test cannot pass."""
+    import model.training
+
+    script = iter([0.3, 0.5, 0.6, 0.4, 0.5, 0.9])     # (dev, test) per epoch, in call order
+    monkeypatch.setattr(model.training, "scores", lambda gold, pred: {"wa_f1": next(script), "wa_acc": 0.0})
+    summaries = train.run(params(), workdir / "prepared", workdir / "features", workdir / "scripted")
+    assert summaries[0]["selected_epoch"] == 2 and summaries[0]["dev_wa_f1"] == 0.6
+    monkeypatch.undo()
+    metrics = evaluate.run(params(), workdir / "prepared", workdir / "features", workdir / "scripted",
+                           workdir / "scripted" / "metrics")
+    assert metrics["selected_epochs"] == [2]
+    assert metrics["reference_protocol"]["test_wa_f1"]["per_seed"] == [0.9]   # max of the test column
 
 
 def test_same_seed_same_curves_on_cpu(workdir):
