@@ -3,8 +3,9 @@
 Per epoch: shuffled dialogue batches; after ``warm_up_epochs`` the adaptive modality dropout
 (Alg. 2) masks the hidden representations between the graph blocks and the heads, with each
 modality's performance (Eq. 19) taken from its head on the same forward pass (as the public code
-does); the loss is Eq. 33. Curves record the mean drop rate ``q_<modality>`` of each epoch. Then dev is scored (selection) and test is scored too, only to report
-the reference implementation's protocol (best test epoch), never to select.
+does); the loss is Eq. 33. Curves record the mean drop rate ``q_<modality>`` of each epoch. Then
+dev is scored (selection) and test is scored too, only to report the reference implementation's
+protocol (best test epoch), never to select.
 """
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from pipeline import manifest
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
+
 def seed_stat(values: list[float]) -> dict:
     """Mean and spread over seeds: ``sample_std`` is the sample standard deviation (ddof = 1; null
     for a single seed, where it is undefined), ``n`` the number of seeds."""

@@ -31,7 +31,7 @@ def reference_layer(layer, x, adj):
         w = layer.proj.weight[h * d_out:(h + 1) * d_out].T                       # Eq. 9: d_in x d_out
         wh = x[0] @ w
         rel_tensor = layer.relation[h][adj[0].long()]                            # (L, L, d_r)
-        maps, values = [], []
+        maps = []
         for s in range(2 if layer.differential else 1):
             part = wh[:, s * half:(s + 1) * half]                                # pos, then neg half
             e = (part @ layer.att_left[h, s])[:, None] + (part @ layer.att_right[h, s])[None, :]

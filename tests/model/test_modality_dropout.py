@@ -5,8 +5,14 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from model.modality_dropout import (EPS, ScaledMask, adaptive_modality_dropout, drop_rates,
-                                    mask_modalities, performance)
+from model.modality_dropout import (
+    EPS,
+    ScaledMask,
+    adaptive_modality_dropout,
+    drop_rates,
+    mask_modalities,
+    performance,
+)
 
 
 @pytest.mark.parametrize("p, expected", [
