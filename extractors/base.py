@@ -44,7 +44,7 @@ class Extractor(ABC):
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ExtractorError(f"extract.{self.modality}.{unknown[0]}: unknown param for extractor "
+            raise ExtractorError(f"extract.{self.modality}.params.{unknown[0]}: unknown param for extractor "
                                  f"{self.name!r} (accepted: {', '.join(self.defaults)})")
         self.params = {**self.defaults, **params}
 

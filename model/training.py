@@ -28,7 +28,7 @@ from model.modality_dropout import P_METRICS, Q_RULES, adaptive_modality_dropout
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int = 100                              # paper §5.4
     batch_size: int = 16
     lr: float = 6.8e-5
     weight_decay: float = 5e-5

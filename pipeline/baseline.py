@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +27,19 @@ from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
 
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The ``baseline`` section."""
+
+    Cs: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])   # grid, picked on dev
+    class_weights: str = "inverse_frequency"      # inverse_frequency | none
+    max_iter: int = 2000
+
+
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
-    section = params.get("baseline") or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"baseline: expected a section of keys, got {section!r}")
-    unknown = sorted(set(section) - {"Cs", "class_weights", "max_iter"})
-    if unknown:
-        raise ValueError(f"baseline.{unknown[0]}: unknown key (accepted: Cs, class_weights, max_iter)")
+    from pipeline.schema import validate
+
+    config = BaselineConfig(**validate({"baseline": params.get("baseline") or {}})["baseline"])
     m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
     x = np.concatenate([matrices[k] for k in matrices], axis=1)
     has_any = np.any(np.stack([present[k] for k in present]), axis=0)
@@ -43,9 +50,8 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
     train, dev, test = (split == "train") & has_any, split == "dev", split == "test"
     started = time.perf_counter()
     selected = fit_logistic_regression(x[train], y[train], x[dev], y[dev],
-                                       Cs=section.get("Cs", (0.01, 0.1, 1.0, 10.0)),
-                                       class_weights=section.get("class_weights", "inverse_frequency"),
-                                       max_iter=int(section.get("max_iter", 2000)))
+                                       Cs=config.Cs, class_weights=config.class_weights,
+                                       max_iter=config.max_iter)
     fit_s = time.perf_counter() - started
     result = report(y[test], selected.classifier.predict(x[test]), m.labels)
 

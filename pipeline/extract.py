@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractors import get_extractor
@@ -21,22 +22,35 @@ from pipeline.manifest import MODALITIES
 from pipeline.params import add_params_arguments, load_section
 
 
+@dataclass(frozen=True)
+class ExtractSection:
+    """One ``extract.<modality>`` section."""
+
+    name: str | None = None           # a registered extractor (required by the stage)
+    params: dict = field(default_factory=dict)   # the extractor's own (checked by the extractor)
+    on_failure: str = "mask"          # mask | drop
+    max_failed_fraction: float = 0.1  # stop if more utterances than this fail
+    chunk_size: int = 128             # utterances per resumable chunk
+
+
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
-    if not section.get("name"):
+    from pipeline.schema import validate_section, schema
+
+    config = ExtractSection(**validate_section(schema()["extract"].children[modality], section,
+                                               f"extract.{modality}"))
+    if not config.name:
         raise ExtractorError(f"params: extract.{modality}.name is required")
     m = manifest.read(manifest_dir)
-    params = dict(section.get("params") or {})
-    extractor = get_extractor(modality, section["name"], params)
+    params = dict(config.params or {})
+    extractor = get_extractor(modality, config.name, params)
     meta = extract(m.table, m.media_path, extractor, out_dir, params=params,
-                   chunk_size=int(section.get("chunk_size", 128)),
-                   on_failure=section.get("on_failure", "mask"),
-                   max_failed_fraction=float(section.get("max_failed_fraction", 0.1)),
-                   progress=progress)
+                   chunk_size=config.chunk_size, on_failure=config.on_failure,
+                   max_failed_fraction=config.max_failed_fraction, progress=progress)
     t = meta["timings"]
-    print(f"extract {modality}: {section['name']} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
+    print(f"extract {modality}: {config.name} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
           f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} reused, "
           f"{t['utt_per_s']:.1f} utt/s (load {t['load_s']:.1f} s, model {t['model_s']:.1f} s), "
           f"{meta['constant_dims']['count']} constant dims"

@@ -2,7 +2,8 @@
 
 Overrides use the dotted keys of ``dvc exp run -S`` and YAML values (``--set model.graph=gat``,
 ``--set train.seeds=[0,1,2]``), so a benchmark pipeline can reuse one params file for several
-variants without copying it.
+variants without copying it. Every CLI loads through :func:`load_params`, which checks the whole
+file against :mod:`pipeline.schema` before any work (unknown keys, wrong types) and fills defaults.
 """
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
-    """The whole params file with ``overrides`` (``"a.b=value"``) applied."""
+    """The whole params file with ``overrides`` (``"a.b=value"``) applied, checked against the
+    schema (:class:`pipeline.schema.ParamsError` names the key), defaults filled in."""
+    from pipeline.schema import validate
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
-    params = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        params = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(params, dict):
         raise ValueError(f"{path}: not a mapping of sections")
     for item in overrides:
         set_dotted(params, item)
-    return params
+    return validate(params, str(path))
 
 
 def set_dotted(params: dict, item: str) -> None:

@@ -20,17 +20,16 @@ from pipeline.params import add_params_arguments, load_section
 
 def run(params: dict, out_dir: Path) -> dict:
     """Build, validate and write the manifest described by a ``prepare`` params section."""
-    options = PrepareOptions(
-        require=tuple(params.get("require", PrepareOptions.require)),
-        on_missing_media=params.get("on_missing_media", "keep"),
-        probe_media=bool(params.get("probe_media", True)),
-        encoding=params.get("encoding", "utf-8"),
-    )
+    from pipeline.schema import validate
+
+    params = validate({"prepare": params})["prepare"]
+    options = PrepareOptions(require=tuple(params["require"]), on_missing_media=params["on_missing_media"],
+                             probe_media=params["probe_media"], encoding=params["encoding"])
     for key in ("corpus", "root"):
         if not params.get(key):
             raise manifest.ManifestError(f"params: prepare.{key} is required")
     corpus = params["corpus"]
-    adapter_params = params.get(corpus) or {}
+    adapter_params = params.get(corpus) or {}   # the adapter's own section (defaults filled in)
     result, log = load_corpus(corpus, params["root"], options, **adapter_params)
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")

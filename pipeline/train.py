@@ -23,10 +23,7 @@ from model.data import dialogues
 from model.training import TrainConfig, train_one
 from pipeline import manifest
 from pipeline.params import add_params_arguments, load_params
-
-MODEL_KEYS = {"modalities", "d_hidden", "window", "graph", "graph_heads", "encoder_heads",
-              "contextual", "max_speakers", "depth", "dropout", "graph_dropout", "rel_dim"}
-
+from pipeline.schema import validate
 
 def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     """Manifest, per-modality feature matrices/masks (checked caches), feature metadata."""
@@ -57,14 +54,9 @@ def check_disjoint(splits: dict[str, list]) -> None:
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> list[dict]:
-    for section in ("model", "train"):
-        if not isinstance(params.get(section) or {}, dict):
-            raise ValueError(f"{section}: expected a section of keys, got {params[section]!r}")
-    model_params = dict(params.get("model") or {})
-    unknown = sorted(set(model_params) - MODEL_KEYS)
-    if unknown:
-        raise ValueError(f"model.{unknown[0]}: unknown key (accepted: {', '.join(sorted(MODEL_KEYS))})")
-    train_params = dict(params.get("train") or {})
+    params = {**params, **validate({s: params.get(s) or {} for s in ("model", "train")})}
+    model_params = dict(params["model"])
+    train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
     config = TrainConfig(**train_params)
     m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)

@@ -7,6 +7,7 @@ The generative story (who speaks, what they feel, how each modality shows it) is
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,36 @@ from pipeline.democorpus import iemocap_layout, meld_layout
 from pipeline.democorpus.story import MODALITIES, StoryParams
 
 LAYOUTS = ("iemocap", "meld")
+
+
+@dataclass(frozen=True)
+class IemocapDemo:
+    """``demo.iemocap``: size of the IEMOCAP-layout demo."""
+
+    sessions: int = 5
+    dialogues_per_session: int = 6
+    turns: list[int] = field(default_factory=lambda: [12, 24])   # min, max turns per dialogue
+    unlabelled: float = 0.06          # fraction annotated outside the 6-way set
+
+
+@dataclass(frozen=True)
+class MeldDemo:
+    """``demo.meld``: size of the MELD-layout demo."""
+
+    dialogues: dict = field(default_factory=lambda: {"train": 40, "dev": 6, "test": 10})
+    turns: list[int] = field(default_factory=lambda: [3, 14])
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    """The ``demo`` section (the nested sections: :class:`StoryParams`, :class:`IemocapDemo`,
+    :class:`MeldDemo`)."""
+
+    layout: str = "iemocap"           # iemocap | meld
+    seed: int = 0
+    story: dict = field(default_factory=dict)
+    iemocap: dict = field(default_factory=dict)
+    meld: dict = field(default_factory=dict)
 
 
 def story_params(params: dict) -> StoryParams:
@@ -40,18 +71,17 @@ def generate(layout: str, out_dir: Path, seed: int, story: dict | None = None,
     if root.exists():
         shutil.rmtree(root)
     if layout == "iemocap":
-        cfg = {"sessions": 5, "dialogues_per_session": 6, "turns": (12, 24), "unlabelled": 0.06,
-               **(iemocap or {})}
-        return iemocap_layout.write(out_dir, rng, sessions=int(cfg["sessions"]),
-                                    dialogues_per_session=int(cfg["dialogues_per_session"]),
-                                    turns=_range(cfg["turns"], "demo.iemocap.turns"),
-                                    unlabelled=float(cfg["unlabelled"]), story=params)
-    cfg = {"dialogues": {"train": 40, "dev": 6, "test": 10}, "turns": (3, 14), **(meld or {})}
-    dialogues = {s: int(cfg["dialogues"][s]) for s in ("train", "dev", "test")}
+        cfg = IemocapDemo(**(iemocap or {}))
+        return iemocap_layout.write(out_dir, rng, sessions=int(cfg.sessions),
+                                    dialogues_per_session=int(cfg.dialogues_per_session),
+                                    turns=_range(cfg.turns, "demo.iemocap.turns"),
+                                    unlabelled=float(cfg.unlabelled), story=params)
+    cfg = MeldDemo(**(meld or {}))
+    dialogues = {s: int({**MeldDemo().dialogues, **cfg.dialogues}[s]) for s in ("train", "dev", "test")}
     if dialogues["train"] < 3 or dialogues["dev"] < 2 or dialogues["test"] < 1:
         raise ValueError("demo.meld.dialogues: need at least 3 train, 2 dev and 1 test dialogues")
     return meld_layout.write(out_dir, rng, dialogues=dialogues,
-                             turns=_range(cfg["turns"], "demo.meld.turns", minimum=2), story=params)
+                             turns=_range(cfg.turns, "demo.meld.turns", minimum=2), story=params)
 
 
 def _range(value, key: str, minimum: int = 1) -> tuple[int, int]:

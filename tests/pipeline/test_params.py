@@ -1,17 +1,43 @@
+from pathlib import Path
+
 import pytest
 
+from pipeline import demo, extract, prepare, train
 from pipeline.params import load_params, load_section, set_dotted
+from pipeline.schema import ParamsError, validate
+
+REPO = Path(__file__).resolve().parents[2]
+PARAMS_FILES = [REPO / "params.yaml"] + sorted(p for p in (REPO / "benchmarks").rglob("*.yaml")
+                                               if p.name not in ("dvc.yaml", "dvc.lock"))
 
 
 def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("model:\n  graph: diff\n  window: 20\ntrain:\n  seeds: [0]\n")
-    params = load_params(path, ["model.graph=gat", "train.seeds=[0, 1, 2]", "new.section.key=1e-3",
-                                "model.window=6"])
-    assert params["model"] == {"graph": "gat", "window": 6}
+    params = load_params(path, ["model.graph=gat", "train.seeds=[0, 1, 2]", "model.window=6",
+                                "train.lr=1e-3"])
+    assert params["model"]["graph"] == "gat" and params["model"]["window"] == 6
     assert params["train"]["seeds"] == [0, 1, 2]
-    assert params["new"] == {"section": {"key": "1e-3"}}   # YAML 1.1: 1e-3 without a dot is a string
+    assert params["train"]["lr"] == 0.001          # YAML 1.1 reads 1e-3 as a string: coerced for floats
     assert load_section("model", path, ["model.graph=none"])["graph"] == "none"
+
+
+def test_defaults_come_from_the_code_that_owns_them(tmp_path):
+    from model.ambdsgdn import ModelConfig
+    from model.training import TrainConfig
+
+    path = tmp_path / "p.yaml"
+    path.write_text("model: {}\ntrain: {}\n")
+    params = load_params(path)
+    assert params["train"]["epochs"] == TrainConfig.epochs == 100
+    assert params["train"]["warm_up_epochs"] == TrainConfig.warm_up_epochs == 60
+    assert params["model"]["d_hidden"] == ModelConfig.d_hidden and params["train"]["seeds"] == [0]
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_params_file_of_the_repository_fits_the_schema(path):
+    params = load_params(path)
+    assert params
 
 
 def test_bad_overrides_and_files_are_named(tmp_path):
@@ -25,3 +51,52 @@ def test_bad_overrides_and_files_are_named(tmp_path):
     (tmp_path / "p.yaml").write_text("model: {}\n")
     with pytest.raises(KeyError, match="no 'train:' section"):
         load_section("train", tmp_path / "p.yaml")
+    (tmp_path / "bad.yaml").write_text("model: [\n")
+    with pytest.raises(ValueError, match="bad.yaml: not valid YAML"):
+        load_params(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trian.epochs=1", "trian: unknown section \\(accepted: baseline, corpora, demo, extract, model, prepare, train\\)"),
+    ("prepare.on_missing=drop", "prepare.on_missing: unknown key \\(accepted: .*on_missing_media"),
+    ("extract.text.chunksize=64", "extract.text.chunksize: unknown key \\(accepted: chunk_size, max_failed_fraction"),
+    ("train.epoch=3", "train.epoch: unknown key \\(accepted: .*epochs"),
+    ("train.epochs=ten", "train.epochs: expected int, got 'ten'"),
+    ("model.window=2.5", "model.window: expected int, got 2.5"),
+    ("train.seeds=[0, x]", "train.seeds: expected a list of int"),
+    ("prepare.iemocap.dev_splt=standard", "prepare.iemocap.dev_splt: unknown key \\(accepted: dev_dialogues, dev_split"),
+    ("demo.story.carry=lots", "demo.story.carry: expected float"),
+    ("demo.iemocap.sesions=2", "demo.iemocap.sesions: unknown key"),
+    ("baseline.C=1", "baseline.C: unknown key \\(accepted: Cs, class_weights, max_iter\\)"),
+])
+def test_typos_and_wrong_types_are_refused_with_the_key_named(override, message):
+    with pytest.raises(ParamsError, match="params.yaml: " + message):
+        load_params(REPO / "params.yaml", [override])
+
+
+@pytest.mark.parametrize("cli, args", [
+    (train.main, ["--set", "trian.epochs=1"]),
+    (train.main, ["--set", "train.epochs=ten"]),
+    (extract.main, ["text", "--set", "extract.text.chunksize=64"]),
+    (prepare.main, ["--set", "prepare.on_missing=drop"]),
+    (demo.main, ["--set", "demo.seed=abc"]),
+])
+def test_every_cli_refuses_before_any_work(cli, args, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)    # the repository's params.yaml; outputs would go to tmp_path
+    assert cli(args + ["--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "error: params.yaml: " in err and not (tmp_path / "out").exists()
+
+
+def test_demo_takes_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert demo.main(["--set", "demo.layout=meld", "--set", "demo.meld.dialogues={train: 3, dev: 2, test: 1}",
+                      "--set", "demo.meld.turns=[2, 3]", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "MELD.Raw" / "train_sent_emo.csv").is_file()
+
+
+def test_library_entry_points_check_their_sections_too():
+    with pytest.raises(ParamsError, match="model.hidden: unknown key"):
+        validate({"model": {"hidden": 8}})
+    with pytest.raises(ParamsError, match="corpora.meld.rot: unknown key \\(accepted: root\\)"):
+        validate({"corpora": {"meld": {"rot": "x"}}})

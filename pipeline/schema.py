@@ -1,0 +1,187 @@
+"""One typed schema for every params section, read from the code that owns each default.
+
+Each section's accepted keys, types and defaults come from one place: the dataclass or function
+that uses them (``ModelConfig``, ``TrainConfig``, ``PrepareOptions``, an adapter's ``load``
+signature, ``StoryParams``, ...). :func:`validate` checks a whole params mapping before any work:
+an unknown section or key, or a value of the wrong type, raises :class:`ParamsError` naming the
+dotted key (``train.epochs``) and the accepted keys; present sections get their defaults filled in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUIRED = object()   # an extra key without a default (absent stays absent)
+
+
+class ParamsError(ValueError):
+    """A params file or override that does not fit the schema."""
+
+
+@dataclass
+class Section:
+    """Accepted keys -> type hint, their defaults, and nested sections validated further."""
+
+    keys: dict[str, Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    children: dict[str, Section] = field(default_factory=dict)
+    any_key: Section | None = None        # a mapping of free names, each a ``Section`` (corpora)
+
+    def accepted(self) -> str:
+        return ", ".join(sorted(self.keys)) or "none"
+
+
+def from_dataclass(cls: type, exclude: Sequence[str] = (), extra: Mapping[str, Any] | None = None,
+                   children: Mapping[str, Section] | None = None) -> Section:
+    """The fields of ``cls`` (minus ``exclude``), their annotations and defaults."""
+    hints = typing.get_type_hints(cls)
+    keys, defaults = {}, {}
+    for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
+        keys[f.name] = hints[f.name]
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    for name, (hint, default) in (extra or {}).items():
+        keys[name] = hint
+        if default is not REQUIRED:
+            defaults[name] = default
+    return Section(keys, defaults, dict(children or {}))
+
+
+def from_signature(fn: Callable, skip: Sequence[str]) -> Section:
+    """The keyword parameters of ``fn`` (minus ``skip``), their annotations and defaults."""
+    hints = typing.get_type_hints(fn)
+    keys, defaults = {}, {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        keys[name] = hints.get(name, Any)
+        if p.default is not inspect.Parameter.empty:
+            defaults[name] = p.default
+    return Section(keys, defaults)
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a type hint (ints are accepted for floats, never bools)."""
+    if hint is Any or hint is object:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint in (dict, Mapping) or origin in (dict, Mapping):
+        return isinstance(value, dict)
+    if hint in (list, tuple, Sequence) or origin in (list, tuple, Sequence):
+        if not isinstance(value, (list, tuple)):
+            return False
+        item = args[0] if args and args[0] is not Ellipsis else Any
+        return all(_fits(v, item) for v in value)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if hint is type(None):
+        return "null"
+    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
+        return f"a list of {_type_name(args[0])}" if args and args[0] is not Ellipsis else "a list"
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string: accept such numbers where a float is expected."""
+    if isinstance(value, str) and _fits(1.5, hint) and not _fits(value, hint):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def validate_section(spec: Section, value: Any, path: str) -> dict:
+    """``value`` checked against ``spec``; returns a copy with the defaults filled in."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ParamsError(f"{path}: expected a section of keys, got {_describe(value)}")
+    if spec.any_key is not None:
+        return {name: validate_section(spec.any_key, v, f"{path}.{name}") for name, v in value.items()}
+    unknown = sorted(set(value) - set(spec.keys))
+    if unknown:
+        raise ParamsError(f"{path}.{unknown[0]}: unknown key (accepted: {spec.accepted()})")
+    out = {**spec.defaults, **value}
+    for key, v in value.items():
+        if key in spec.children:
+            out[key] = validate_section(spec.children[key], v, f"{path}.{key}")
+        else:
+            out[key] = v = _coerce(v, spec.keys[key])
+            if not _fits(v, spec.keys[key]):
+                raise ParamsError(f"{path}.{key}: expected {_type_name(spec.keys[key])}, got {_describe(v)}")
+    return out
+
+
+def schema() -> dict[str, Section]:
+    """Every params section the stages read (imports are local: they load torch)."""
+    from model.ambdsgdn import ModelConfig
+    from model.training import TrainConfig
+    from pipeline.baseline import BaselineConfig
+    from pipeline.corpora import ADAPTERS
+    from pipeline.corpora.common import PrepareOptions
+    from pipeline.democorpus import DemoParams, IemocapDemo, MeldDemo
+    from pipeline.democorpus.story import StoryParams
+    from pipeline.extract import ExtractSection
+    from pipeline.manifest import MODALITIES
+
+    adapters = {name: from_signature(fn, skip=("root", "path", "options")) for name, fn in ADAPTERS.items()}
+    return {
+        "demo": from_dataclass(DemoParams, children={
+            "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),
+            "meld": from_dataclass(MeldDemo)}),
+        "prepare": from_dataclass(PrepareOptions, extra={  # corpus and root: checked by the stage
+            "corpus": (str | None, None), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
+            children=adapters),
+        "extract": Section({m: dict for m in MODALITIES},
+                           children={m: from_dataclass(ExtractSection) for m in MODALITIES}),
+        "model": from_dataclass(ModelConfig, exclude=("input_dims", "num_classes"),
+                                extra={"modalities": (list[str], list(MODALITIES))}),
+        "train": from_dataclass(TrainConfig, extra={"seeds": (list[int], [0])}),
+        "baseline": from_dataclass(BaselineConfig),
+        "corpora": Section({}, any_key=Section({"root": str})),   # benchmark pipelines: name -> root
+    }
+
+
+def validate(params: Mapping[str, Any], source: str = "params") -> dict:
+    """The whole params mapping checked section by section, with defaults filled in."""
+    sections = schema()
+    unknown = sorted(set(params) - set(sections))
+    if unknown:
+        raise ParamsError(f"{source}: {unknown[0]}: unknown section (accepted: {', '.join(sorted(sections))})")
+    try:
+        return {name: validate_section(sections[name], value, name) for name, value in params.items()}
+    except ParamsError as exc:
+        raise ParamsError(f"{source}: {exc}") from None
