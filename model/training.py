@@ -158,8 +158,9 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
         curves.append(row)
         if best is None or dev["wa_f1"] > best[0]:
             best = (dev["wa_f1"], epoch, copy.deepcopy(model.state_dict()))
-        log(f"seed {seed} epoch {epoch:3d}: loss {row['train_loss']:.4f} dev wa-F1 {dev['wa_f1']:.4f} "
-            f"acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s)")
+        eta = np.mean([r["epoch_s"] for r in curves]) * (config.epochs - epoch)
+        log(f"seed {seed} epoch {epoch:3d}/{config.epochs}: loss {row['train_loss']:.4f} dev wa-F1 "
+            f"{dev['wa_f1']:.4f} acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s, seed ETA {eta:.0f} s)")
     checkpoint = {"state_dict": {k: v.cpu() for k, v in best[2].items()},
                   "model_config": model_config.to_dict(), "selected_epoch": best[1],
                   "dev_wa_f1": best[0], "seed": seed,

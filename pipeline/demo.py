@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_section("demo", args.params, args.overrides)
         started = time.perf_counter()
         root = generate(params["layout"], args.out, params["seed"], params["story"], params["iemocap"],
-                        params["meld"])
+                        params["meld"], log=lambda line: print(line, flush=True))
     except (ValueError, KeyError, FileNotFoundError) as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 1

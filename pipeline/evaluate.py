@@ -1,4 +1,5 @@
-"""Stage ``evaluate``: checkpoints -> metrics/<corpus>.json, <corpus>_confusion.png, <corpus>_per_class.csv.
+"""Stage ``evaluate``: checkpoints -> metrics/<corpus>.json, <corpus>_confusion.png, <corpus>_curves.png,
+<corpus>_per_class.csv.
 
     python -m pipeline.evaluate [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--models data/model] [--out metrics] [--name <corpus>]
@@ -19,6 +20,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from extractors.cache import CacheError
+from extractors.device import pick_device
 from model.data import dialogues
 from model.training import load_model, predict, scores
 from pipeline import manifest
@@ -51,12 +53,12 @@ def report(gold: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict:
             "confusion": confusion_matrix(gold, pred, labels=labels).tolist()}
 
 
-def evaluate_checkpoint(path: Path, m, matrices, present) -> dict:
-    model, checkpoint = load_model(path)
+def evaluate_checkpoint(path: Path, m, matrices, present, device: str = "cpu") -> dict:
+    model, checkpoint = load_model(path, device)
     if checkpoint["labels"] != m.labels:
         raise ValueError(f"{path}: trained on labels {checkpoint['labels']}, manifest has {m.labels}")
     test = dialogues(m.table, m.labels, "test")
-    gold, pred = predict(model, test, {k: matrices[k] for k in model.modalities}, present, 16, "cpu")
+    gold, pred = predict(model, test, {k: matrices[k] for k in model.modalities}, present, 16, device)
     return {**report(gold, pred, m.labels),
             "selected_epoch": checkpoint["selected_epoch"], "seed": checkpoint["seed"],
             "dev_wa_f1": checkpoint["dev_wa_f1"], "features": checkpoint["features"],
@@ -69,14 +71,16 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
     paths = sorted((models_dir / "checkpoints").glob("seed_*.pt"))
     if not paths:
         raise ValueError(f"{models_dir}/checkpoints: no seed_*.pt (run the train stage)")
-    runs = [evaluate_checkpoint(p, m, matrices, present) for p in paths]
-    reference, epoch_s = [], []
-    for p in paths:
+    device = str(pick_device((params.get("train") or {}).get("device", "auto")))   # train.device
+    runs = [evaluate_checkpoint(p, m, matrices, present, device) for p in paths]
+    reference, epoch_s, curves_by_seed = [], [], {}
+    for p, run_ in zip(paths, runs):
         curves = models_dir / "curves" / f"{p.stem}.csv"
         if not curves.is_file():
             raise ValueError(f"{curves}: missing (written by the train stage with {p.name})")
         with open(curves) as fh:
             rows = list(csv.DictReader(fh))
+        curves_by_seed[run_["seed"]] = (rows, run_["selected_epoch"])
         reference.append(max(float(r["test_wa_f1_reference_protocol_only"]) for r in rows))
         epoch_s.append(float(np.mean([float(r["epoch_s"]) for r in rows])))
     name = name or m.corpus
@@ -109,8 +113,10 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
                              f"{row['f1']:.4f}"])
     plot_confusion(np.array(first["confusion"]), m.labels, out_dir / f"{name}_confusion.png",
                    f"{m.corpus} test, seed {first['seed']}")
+    plot_curves(curves_by_seed, out_dir / f"{name}_curves.png", m.corpus)
     print(f"{m.corpus} test: wa-F1 {format_stat(metrics['test_wa_f1'])}, wa-ACC "
           f"{format_stat(metrics['test_wa_acc'])} -> {out_dir / (name + '.json')}, "
+          f"{out_dir / (name + '_curves.png')}, "
           f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}")
     return metrics
 
@@ -120,6 +126,34 @@ def format_stat(stat: dict) -> str:
     if stat.get("sample_std") is None:
         return f"{100 * stat['mean']:.2f} (n = {stat.get('n', 1)})"
     return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f} (n = {stat['n']})"
+
+
+def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: str) -> None:
+    """Learning curves as a PNG (no CDN needed, unlike ``dvc plots show``): train loss and dev /
+    test wa-F1 per epoch, one line per seed, the dev-selected epoch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (seed, (rows, selected)) in enumerate(sorted(curves.items())):
+        color = f"C{i}"
+        epochs = [int(r["epoch"]) for r in rows]
+        loss_ax.plot(epochs, [float(r["train_loss"]) for r in rows], color=color, label=f"seed {seed}")
+        f1_ax.plot(epochs, [100 * float(r["dev_wa_f1"]) for r in rows], color=color,
+                   label=f"seed {seed} dev")
+        f1_ax.plot(epochs, [100 * float(r["test_wa_f1_reference_protocol_only"]) for r in rows],
+                   color=color, linestyle=":", label=f"seed {seed} test")
+        f1_ax.axvline(selected, color=color, alpha=0.3)
+    loss_ax.set(xlabel="epoch", ylabel="train loss (Eq. 33)", title=f"{title}: training loss")
+    f1_ax.set(xlabel="epoch", ylabel="wa-F1 (%)",
+              title=f"{title}: dev (solid) / test (dotted); line = selected on dev")
+    loss_ax.legend(fontsize=8)
+    f1_ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:

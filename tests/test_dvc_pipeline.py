@@ -45,6 +45,7 @@ def test_repro_builds_the_manifest_and_tracks_params(repo):
     metrics = json.loads((repo / "metrics" / "iemocap.json").read_text())
     assert 0 <= metrics["test_wa_f1"]["mean"] <= 1 and metrics["counts"]["test"] > 0
     assert (repo / "metrics" / "iemocap_confusion.png").stat().st_size > 1000
+    assert (repo / "metrics" / "iemocap_curves.png").stat().st_size > 1000
     m = manifest.read(repo / "data" / "prepared")
     assert m.corpus == "iemocap" and set(m.table["split"]) == {"train", "dev", "test"}
     wav = m.media_path(m.table["audio_path"].iat[0])

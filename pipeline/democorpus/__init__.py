@@ -7,6 +7,7 @@ The generative story (who speaks, what they feel, how each modality shows it) is
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def story_params(params: dict) -> StoryParams:
 
 
 def generate(layout: str, out_dir: Path, seed: int, story: dict | None = None,
-             iemocap: dict | None = None, meld: dict | None = None) -> Path:
+             iemocap: dict | None = None, meld: dict | None = None,
+             log: Callable[[str], None] | None = None) -> Path:
     """Write the demo corpus in ``layout`` under ``out_dir`` (emptied first); return its root."""
     if layout not in LAYOUTS:
         raise ValueError(f"demo.layout: unknown layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
@@ -75,13 +77,14 @@ def generate(layout: str, out_dir: Path, seed: int, story: dict | None = None,
         return iemocap_layout.write(out_dir, rng, sessions=int(cfg.sessions),
                                     dialogues_per_session=int(cfg.dialogues_per_session),
                                     turns=_range(cfg.turns, "demo.iemocap.turns"),
-                                    unlabelled=float(cfg.unlabelled), story=params)
+                                    unlabelled=float(cfg.unlabelled), story=params, log=log)
     cfg = MeldDemo(**(meld or {}))
     dialogues = {s: int({**MeldDemo().dialogues, **cfg.dialogues}[s]) for s in ("train", "dev", "test")}
     if dialogues["train"] < 3 or dialogues["dev"] < 2 or dialogues["test"] < 1:
         raise ValueError("demo.meld.dialogues: need at least 3 train, 2 dev and 1 test dialogues")
     return meld_layout.write(out_dir, rng, dialogues=dialogues,
-                             turns=_range(cfg.turns, "demo.meld.turns", minimum=2), story=params)
+                             turns=_range(cfg.turns, "demo.meld.turns", minimum=2), story=params,
+                             log=log)
 
 
 def _range(value, key: str, minimum: int = 1) -> tuple[int, int]:

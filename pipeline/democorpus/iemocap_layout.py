@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,12 @@ FPS = 10
 
 
 def write(out: Path, rng: np.random.Generator, *, sessions: int, dialogues_per_session: int,
-          turns: tuple[int, int], unlabelled: float, story: StoryParams) -> Path:
+          turns: tuple[int, int], unlabelled: float, story: StoryParams,
+          log: Callable[[str], None] | None = None) -> Path:
     root = out / ROOT_NAME
     for s in range(1, sessions + 1):
+        if log:
+            log(f"demo: session {s}/{sessions} ({dialogues_per_session} dialogues)")
         for k in range(dialogues_per_session):
             lead = "F" if k % 2 == 0 else "M"        # whose markers were recorded, in the name
             name = (f"Ses{s:02d}{lead}_impro{k // 2 + 1:02d}" if k % 4 < 2

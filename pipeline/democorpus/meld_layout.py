@@ -8,6 +8,7 @@ is missing and one train clip is corrupt (truncated), so the error policy is exe
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,13 @@ def timestamp(seconds: float) -> str:
 
 
 def write(out: Path, rng: np.random.Generator, *, dialogues: dict[str, int],
-          turns: tuple[int, int], story: StoryParams) -> Path:
+          turns: tuple[int, int], story: StoryParams, log: Callable[[str], None] | None = None) -> Path:
     root = out / ROOT_NAME
     root.mkdir(parents=True, exist_ok=True)
     serial = 1
     for split in CSV_FILES:
+        if log:
+            log(f"demo: {split} split ({dialogues[split]} dialogues)")
         rows = []
         for dia in range(dialogues[split]):
             names = list(rng.choice(list(CAST), size=int(rng.integers(2, 5)), replace=False))

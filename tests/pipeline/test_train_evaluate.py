@@ -60,6 +60,7 @@ def test_train_then_evaluate(workdir):
     assert sum(map(sum, saved["confusion_first_seed"])) == saved["counts"]["test"]
     assert saved["features"]["audio"]["extractor"] == "librosa"
     assert (workdir / "metrics" / "iemocap_confusion.png").stat().st_size > 1000
+    assert (workdir / "metrics" / "iemocap_curves.png").stat().st_size > 1000     # offline curves
     # Honest statistics: the selected epoch is the (first) argmax of the dev curve; the reported
     # test score is that epoch's; the reference-protocol figure is the max of the test column.
     for i, seed in enumerate(saved["seeds"]):
