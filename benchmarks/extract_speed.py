@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> dict:
     import pandas as pd
 
-    from extractors import get_extractor
+    from extractors import get_extractor, section_params
     from extractors.base import UtteranceFailure
     from extractors.runner import extract
     from pipeline import manifest
@@ -45,7 +45,7 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     m = manifest.read(manifest_dir)
     table = pd.concat([m.table.assign(utterance_id=m.table["utterance_id"] + f"#{k}")
                        for k in range(scale)], ignore_index=True)
-    params = dict(section.get("params") or {})
+    params = section_params(section)
     extractor = get_extractor(modality, section["name"], params)
     with tempfile.TemporaryDirectory() as out:
         meta = extract(table, m.media_path, extractor, Path(out), params=params,

@@ -7,6 +7,7 @@ picks one per modality: ``extract.<modality>.name`` and ``extract.<modality>.par
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 # Media decoding runs in a thread beside the model. With OpenMP's default busy-waiting, torch's
@@ -40,3 +41,15 @@ def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None
     if cls.modality != modality:
         raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor")
     return cls(**(params or {}))
+
+
+def families(modality: str) -> list[str]:
+    """The registered extractor names of ``modality`` (read from the module paths: no import)."""
+    return [name for name, target in REGISTRY.items() if target.split(".")[1] == modality]
+
+
+def section_params(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The chosen extractor's own params from an ``extract.<modality>`` section: each family keeps
+    its params under its own name (``extract.audio.opensmile``, ``extract.audio.librosa``), so
+    switching ``name`` needs nothing else."""
+    return dict(section.get(section.get("name") or "", None) or {})

@@ -44,8 +44,8 @@ class Extractor(ABC):
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ExtractorError(f"extract.{self.modality}.params.{unknown[0]}: unknown param for extractor "
-                                 f"{self.name!r} (accepted: {', '.join(self.defaults)})")
+            raise ExtractorError(f"extract.{self.modality}.{self.name}.{unknown[0]}: unknown param for "
+                                 f"extractor {self.name!r} (accepted: {', '.join(self.defaults)})")
         self.params = {**self.defaults, **params}
 
     @property

@@ -3,7 +3,8 @@
     python -m pipeline.extract text|audio|visual [--params params.yaml] [--set key=value ...]
         [--manifest data/prepared] [--out data/features/<modality>]
 
-Reads ``extract.<modality>``: ``name`` (a registered extractor), ``params`` (its own),
+Reads ``extract.<modality>``: ``name`` (a registered extractor), the params of each extractor family
+under its own name (``extract.audio.opensmile: {feature_set: IS10}``; only the chosen one is used),
 ``on_failure`` (mask | drop), ``max_failed_fraction``, ``chunk_size``.
 """
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from extractors import get_extractor
+from extractors import get_extractor, section_params
 from extractors.base import ExtractorError
 from extractors.runner import ExtractionError, extract
 from pipeline import manifest
@@ -27,7 +28,6 @@ class ExtractSection:
     """One ``extract.<modality>`` section."""
 
     name: str | None = None           # a registered extractor (required by the stage)
-    params: dict = field(default_factory=dict)   # the extractor's own (checked by the extractor)
     on_failure: str = "mask"          # mask | drop
     max_failed_fraction: float = 0.1  # stop if more utterances than this fail
     chunk_size: int = 128             # utterances per resumable chunk
@@ -37,14 +37,14 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
-    from pipeline.schema import validate_section, schema
+    from pipeline.schema import schema, validate_section
 
-    config = ExtractSection(**validate_section(schema()["extract"].children[modality], section,
-                                               f"extract.{modality}"))
+    section = validate_section(schema()["extract"].children[modality], section, f"extract.{modality}")
+    config = ExtractSection(**{f.name: section[f.name] for f in fields(ExtractSection)})
     if not config.name:
         raise ExtractorError(f"params: extract.{modality}.name is required")
     m = manifest.read(manifest_dir)
-    params = dict(config.params or {})
+    params = section_params(section)
     extractor = get_extractor(modality, config.name, params)
     meta = extract(m.table, m.media_path, extractor, out_dir, params=params,
                    chunk_size=config.chunk_size, on_failure=config.on_failure,

@@ -31,6 +31,7 @@ class Section:
     defaults: dict[str, Any] = field(default_factory=dict)
     children: dict[str, Section] = field(default_factory=dict)
     any_key: Section | None = None        # a mapping of free names, each a ``Section`` (corpora)
+    moved: dict[str, str] = field(default_factory=dict)   # old key -> where it went (for the error)
 
     def accepted(self) -> str:
         return ", ".join(sorted(self.keys)) or "none"
@@ -133,7 +134,8 @@ def validate_section(spec: Section, value: Any, path: str) -> dict:
         return {name: validate_section(spec.any_key, v, f"{path}.{name}") for name, v in value.items()}
     unknown = sorted(set(value) - set(spec.keys))
     if unknown:
-        raise ParamsError(f"{path}.{unknown[0]}: unknown key (accepted: {spec.accepted()})")
+        hint = f"{spec.moved[unknown[0]]}; " if unknown[0] in spec.moved else ""
+        raise ParamsError(f"{path}.{unknown[0]}: unknown key ({hint}accepted: {spec.accepted()})")
     out = {**spec.defaults, **value}
     for key, v in value.items():
         if key in spec.children:
@@ -145,6 +147,17 @@ def validate_section(spec: Section, value: Any, path: str) -> dict:
     return out
 
 
+def extract_section(modality: str) -> Section:
+    """``extract.<modality>``: the stage's keys + one params mapping per registered family."""
+    from extractors import families
+    from pipeline.extract import ExtractSection
+
+    spec = from_dataclass(ExtractSection, extra={f: (dict, REQUIRED) for f in families(modality)})
+    spec.moved["params"] = (f"an extractor's params now sit under its name, e.g. "
+                            f"extract.{modality}.{families(modality)[0]}: {{...}}")
+    return spec
+
+
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
     from model.ambdsgdn import ModelConfig
@@ -154,7 +167,6 @@ def schema() -> dict[str, Section]:
     from pipeline.corpora.common import PrepareOptions
     from pipeline.democorpus import DemoParams, IemocapDemo, MeldDemo
     from pipeline.democorpus.story import StoryParams
-    from pipeline.extract import ExtractSection
     from pipeline.manifest import MODALITIES
 
     adapters = {name: from_signature(fn, skip=("root", "path", "options")) for name, fn in ADAPTERS.items()}
@@ -166,7 +178,7 @@ def schema() -> dict[str, Section]:
             "corpus": (str | None, None), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
             children=adapters),
         "extract": Section({m: dict for m in MODALITIES},
-                           children={m: from_dataclass(ExtractSection) for m in MODALITIES}),
+                           children={m: extract_section(m) for m in MODALITIES}),
         "model": from_dataclass(ModelConfig, exclude=("input_dims", "num_classes"),
                                 extra={"modalities": (list[str], list(MODALITIES))}),
         "train": from_dataclass(TrainConfig, extra={"seeds": (list[int], [0])}),
@@ -180,7 +192,8 @@ def validate(params: Mapping[str, Any], source: str = "params") -> dict:
     sections = schema()
     unknown = sorted(set(params) - set(sections))
     if unknown:
-        raise ParamsError(f"{source}: {unknown[0]}: unknown section (accepted: {', '.join(sorted(sections))})")
+        raise ParamsError(f"{source}: {unknown[0]}: unknown section "
+                          f"(accepted: {', '.join(sorted(sections))})")
     try:
         return {name: validate_section(sections[name], value, name) for name, value in params.items()}
     except ParamsError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from extractors import section_params
 from extractors.cache import CacheError, read_features
 from model.ambdsgdn import MODALITIES, ModelConfig
 from model.data import dialogues
@@ -24,6 +25,7 @@ from model.training import TrainConfig, train_one
 from pipeline import manifest
 from pipeline.params import add_params_arguments, load_params
 from pipeline.schema import validate
+
 
 def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     """Manifest, per-modality feature matrices/masks (checked caches), feature metadata."""
@@ -37,8 +39,7 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     matrices, present, metas = {}, {}, {}
     for modality in modalities:
         section = params.get("extract", {}).get(modality) or {}
-        cache = read_features(features_dir / modality, ids, section.get("name"),
-                              dict(section.get("params") or {}))
+        cache = read_features(features_dir / modality, ids, section.get("name"), section_params(section))
         matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
     return m, matrices, present, metas
 

@@ -27,7 +27,7 @@ class LibrosaAudio(Extractor):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         if not 1 <= int(self.params["n_mfcc"]) <= 128:
-            raise ExtractorError(f"extract.audio.params.n_mfcc={self.params['n_mfcc']}: must be in 1..128")
+            raise ExtractorError(f"extract.audio.librosa.n_mfcc={self.params['n_mfcc']}: must be in 1..128")
 
     @property
     def dim(self) -> int:

@@ -28,7 +28,7 @@ class OpenSmileAudio(Extractor):
 
         names = list(opensmile.FeatureSet.__members__)
         if self.params["feature_set"] not in names:
-            raise ExtractorError(f"extract.audio.params.feature_set={self.params['feature_set']!r}: "
+            raise ExtractorError(f"extract.audio.opensmile.feature_set={self.params['feature_set']!r}: "
                                  f"unknown (available: {', '.join(names)})")
         self.smile = opensmile.Smile(feature_set=opensmile.FeatureSet[self.params["feature_set"]],
                                      feature_level=opensmile.FeatureLevel.Functionals)

@@ -36,11 +36,12 @@ class TransformersText(Extractor):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         if self.params["pooling"] not in ("cls", "mean"):
-            raise ExtractorError(f"extract.text.params.pooling={self.params['pooling']!r}: use cls or mean")
+            raise ExtractorError(f"extract.text.transformers.pooling={self.params['pooling']!r}: "
+                                 f"use cls or mean")
         if int(self.params["layers"]) < 1:
-            raise ExtractorError(f"extract.text.params.layers={self.params['layers']}: must be >= 1")
+            raise ExtractorError(f"extract.text.transformers.layers={self.params['layers']}: must be >= 1")
         if self.params["precision"] not in ("fp32", "fp16", "bf16"):
-            raise ExtractorError(f"extract.text.params.precision={self.params['precision']!r}: "
+            raise ExtractorError(f"extract.text.transformers.precision={self.params['precision']!r}: "
                                  "use fp32, fp16 or bf16")
         self.source = resolve_model(str(self.params["model"]), self.params["revision"])
         from transformers import AutoModel, AutoTokenizer  # lazy: slow import
@@ -51,7 +52,7 @@ class TransformersText(Extractor):
         self.device = pick_device(self.params["device"])
         self.model.to(self.device)
         if int(self.params["layers"]) > self.model.config.num_hidden_layers:
-            raise ExtractorError(f"extract.text.params.layers={self.params['layers']}: the model has "
+            raise ExtractorError(f"extract.text.transformers.layers={self.params['layers']}: the model has "
                                  f"{self.model.config.num_hidden_layers} layers")
 
     @property
@@ -104,11 +105,11 @@ def resolve_model(model: str, revision: str | None) -> str:
         package, _, sub = model[len("package:"):].partition("/")
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ExtractorError(f"extract.text.params.model={model!r}: Python package {package!r} is not "
-                                 f"installed (pip install {package.replace('_', '-')})")
+            raise ExtractorError(f"extract.text.transformers.model={model!r}: Python package {package!r} "
+                                 f"is not installed (pip install {package.replace('_', '-')})")
         path = Path(list(spec.submodule_search_locations)[0]) / sub
         if not (path / "config.json").is_file():
-            raise ExtractorError(f"extract.text.params.model={model!r}: no config.json in {path}")
+            raise ExtractorError(f"extract.text.transformers.model={model!r}: no config.json in {path}")
         return str(path)
     if Path(model).expanduser().is_dir():
         return str(Path(model).expanduser())
@@ -117,18 +118,18 @@ def resolve_model(model: str, revision: str | None) -> str:
     cached = try_to_load_from_cache(model, "config.json", revision=revision)
     if isinstance(cached, str):
         return model
-    how = (f"download it on a machine with internet (`hf download {model}`) and copy "
-           f"the cache (~/.cache/huggingface), or set extract.text.params.model to a local directory "
+    how = (f"download it on a machine with internet (`hf download {model}`) and copy the cache "
+           f"(~/.cache/huggingface), or set extract.text.transformers.model to a local directory "
            f"saved with save_pretrained()")
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise ExtractorError(f"extract.text.params.model={model!r}: not in the local Hugging Face cache "
-                             f"and HF_HUB_OFFLINE is set; {how}")
+        raise ExtractorError(f"extract.text.transformers.model={model!r}: not in the local Hugging Face "
+                             f"cache and HF_HUB_OFFLINE is set; {how}")
     from huggingface_hub import model_info
 
     try:
         model_info(model, revision=revision, timeout=5)
     except Exception as exc:
-        raise ExtractorError(f"extract.text.params.model={model!r}: not in the local cache and the hub "
+        raise ExtractorError(f"extract.text.transformers.model={model!r}: not in the local cache and the hub "
                              f"is not reachable ({type(exc).__name__}); {how}") from None
     return model
 

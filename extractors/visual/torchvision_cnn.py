@@ -45,12 +45,12 @@ class TorchvisionVisual(Extractor):
         import torchvision
 
         if int(self.params["frames"]) < 1:
-            raise ExtractorError(f"extract.visual.params.frames={self.params['frames']}: must be >= 1")
+            raise ExtractorError(f"extract.visual.torchvision.frames={self.params['frames']}: must be >= 1")
         if self.params["pool"] not in ("mean", "max"):
-            raise ExtractorError(f"extract.visual.params.pool={self.params['pool']!r}: use mean or max")
+            raise ExtractorError(f"extract.visual.torchvision.pool={self.params['pool']!r}: use mean or max")
         backbone = str(self.params["backbone"])
         if backbone not in torchvision.models.list_models():
-            raise ExtractorError(f"extract.visual.params.backbone={backbone!r}: not a torchvision model "
+            raise ExtractorError(f"extract.visual.torchvision.backbone={backbone!r}: not a torchvision model "
                                  "(see torchvision.models.list_models())")
         weights = str(self.params["weights"])
         self.weights_source, self.weights_digest = weights, None
@@ -69,8 +69,9 @@ class TorchvisionVisual(Extractor):
                 self.model = torchvision.models.get_model(backbone, weights=enum)
             except Exception as exc:  # URLError, HTTPError, ... when offline
                 raise ExtractorError(
-                    f"extract.visual.params.weights={weights!r}: cannot load {enum} ({type(exc).__name__}: "
-                    f"{exc}). On a machine with internet run once: python -c \"import torchvision; "
+                    f"extract.visual.torchvision.weights={weights!r}: cannot load {enum} "
+                    f"({type(exc).__name__}: {exc}). On a machine with internet run once: "
+                    f"python -c \"import torchvision; "
                     f"torchvision.models.get_model('{backbone}', weights='{enum}')\" and copy "
                     f"~/.cache/torch/hub/checkpoints, or pass a local checkpoint path, or 'none'"
                 ) from None
@@ -145,7 +146,7 @@ def _weights_enum(backbone: str, name: str):
             torchvision.models.get_model_weights(backbone)[name]
     except (KeyError, ValueError) as exc:
         options = ", ".join(["DEFAULT", *torchvision.models.get_model_weights(backbone).__members__])
-        raise ExtractorError(f"extract.visual.params.weights={name!r}: not a weights enum of {backbone} "
+        raise ExtractorError(f"extract.visual.torchvision.weights={name!r}: not a weights enum of {backbone} "
                              f"({options}), a checkpoint file, or none ({exc})") from None
 
 
@@ -159,7 +160,7 @@ def _load_checkpoint(model, path: Path) -> str:
                                                 strict=False)
     body_missing = [k for k in missing if k.split(".")[0] not in HEADS]
     if body_missing or unexpected:
-        raise ExtractorError(f"extract.visual.params.weights={str(path)!r}: checkpoint does not fit the "
+        raise ExtractorError(f"extract.visual.torchvision.weights={str(path)!r}: checkpoint does not fit the "
                              f"backbone (missing {body_missing[:3]}, unexpected {unexpected[:3]})")
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 

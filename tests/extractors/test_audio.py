@@ -30,7 +30,7 @@ def test_feature_sets_and_librosa_dims():
     lib = get_extractor("audio", "librosa", {"n_mfcc": 13})
     v = lib.forward([wave, wave[:8000]])
     assert lib.dim == 4 * (2 * 13 + 7) + 2 == v.shape[1] and np.isfinite(v).all()
-    with pytest.raises(ExtractorError, match="extract.audio.params.feature_set='IS99'"):
+    with pytest.raises(ExtractorError, match="extract.audio.opensmile.feature_set='IS99'"):
         get_extractor("audio", "opensmile", {"feature_set": "IS99"})
 
 

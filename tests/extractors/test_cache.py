@@ -114,7 +114,7 @@ def test_failures_nan_and_threshold(table, tmp_path):
 def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
     """A real extraction killed with SIGKILL loses at most the chunk in flight."""
     manifest.write(iemocap_manifest, pd.DataFrame(), tmp_path / "prepared")
-    params = {"extract": {"audio": {"name": "opensmile", "params": {"feature_set": "IS10"},
+    params = {"extract": {"audio": {"name": "opensmile", "opensmile": {"feature_set": "IS10"},
                                     "chunk_size": 4}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     cmd = [sys.executable, "-m", "pipeline.extract", "audio", "--params", str(tmp_path / "params.yaml"),

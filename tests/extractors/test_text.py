@@ -83,15 +83,15 @@ def test_missing_hub_model_fails_fast_naming_it(monkeypatch, tmp_path, offline):
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
     started = time.perf_counter()
-    with pytest.raises(ExtractorError, match=r"extract.text.params.model='roberta-large': not in the local"):
+    with pytest.raises(ExtractorError, match=r"extract.text.transformers.model='roberta-large': not in the local"):
         resolve_model("roberta-large", None)
     assert time.perf_counter() - started < 20
 
 
 def test_bad_params_are_named(tiny_roberta):
-    with pytest.raises(ExtractorError, match="extract.text.params.poolng: unknown param"):
+    with pytest.raises(ExtractorError, match="extract.text.transformers.poolng: unknown param"):
         get_extractor("text", "transformers", {"poolng": "cls"})
-    with pytest.raises(ExtractorError, match="extract.text.params.pooling='max'"):
+    with pytest.raises(ExtractorError, match="extract.text.transformers.pooling='max'"):
         get_extractor("text", "transformers", {"model": str(tiny_roberta), "pooling": "max"})
     with pytest.raises(ExtractorError, match="the model has 2 layers"):
         get_extractor("text", "transformers", {"model": str(tiny_roberta), "layers": 3})

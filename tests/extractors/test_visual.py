@@ -83,5 +83,5 @@ def test_video_failures(tmp_path):
     wav = shared_path("real_media", "Ses01F_impro05_F009.wav")
     with pytest.raises(UtteranceFailure, match="no video stream"):
         e.load(video_row(wav), lambda p: wav)
-    with pytest.raises(ExtractorError, match="extract.visual.params.backbone='densenet999'"):
+    with pytest.raises(ExtractorError, match="extract.visual.torchvision.backbone='densenet999'"):
         get_extractor("visual", "torchvision", {"backbone": "densenet999"})

@@ -95,6 +95,20 @@ def test_demo_takes_overrides(tmp_path, monkeypatch):
     assert (tmp_path / "MELD.Raw" / "train_sent_emo.csv").is_file()
 
 
+def test_each_extractor_family_keeps_its_own_params():
+    from extractors import families, section_params
+
+    assert families("audio") == ["opensmile", "librosa"] and families("text") == ["transformers"]
+    params = load_params(REPO / "params.yaml", ["extract.audio.name=librosa"])
+    assert section_params(params["extract"]["audio"]) == {"n_mfcc": 20}
+    assert section_params(load_params(REPO / "params.yaml")["extract"]["audio"]) == {"feature_set": "IS10"}
+    with pytest.raises(ParamsError, match="extract.audio.params: unknown key \\(an extractor's params now sit "
+                                          "under its name, e.g. extract.audio.opensmile"):
+        load_params(REPO / "params.yaml", ["extract.audio.params={feature_set: IS10}"])
+    with pytest.raises(ParamsError, match="extract.text.opensmile: unknown key"):   # not a text family
+        load_params(REPO / "params.yaml", ["extract.text.opensmile={}"])
+
+
 def test_library_entry_points_check_their_sections_too():
     with pytest.raises(ParamsError, match="model.hidden: unknown key"):
         validate({"model": {"hidden": 8}})

