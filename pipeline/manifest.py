@@ -210,6 +210,23 @@ def summarize(table: pd.DataFrame, errors: pd.DataFrame, labels: Sequence[str]) 
     return out
 
 
+SUMMARY_KEY = {"text": "with_text", "audio": "with_audio", "visual": "with_video"}
+
+
+def coverage_warnings(summary: dict, modalities: Sequence[str], threshold: float = 0.5) -> list[str]:
+    """One warning per modality that more than ``threshold`` of the corpus lacks."""
+    total = sum(s["utterances"] for s in summary.values())
+    warnings = []
+    for modality in modalities:
+        have = sum(s[SUMMARY_KEY[modality]] for s in summary.values())
+        if total and (total - have) / total > threshold:
+            warnings.append(
+                f"warning: prepare.require lists {modality}, but {total - have} of {total} utterances "
+                f"({100 * (total - have) / total:.0f}%) have no {modality}; for a run without it, drop "
+                f"it from prepare.require and model.modalities")
+    return warnings
+
+
 def format_summary(summary: dict) -> str:
     lines = []
     for split, s in summary.items():

@@ -34,6 +34,8 @@ def run(params: dict, out_dir: Path) -> dict:
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
     print(manifest.format_summary(summary))
+    for warning in manifest.coverage_warnings(summary, options.require):
+        print(warning)
     if log.rows:
         problems = log.table().groupby(["problem", "action"]).size()
         for (problem, action), n in problems.items():

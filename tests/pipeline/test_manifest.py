@@ -89,3 +89,23 @@ def test_read_missing_manifest_names_the_path(tmp_path):
 def test_speaker_index_by_first_appearance():
     t = table(speaker=["B", "A", "B", "Z"], turn=[1, 0, 2, 0])
     assert manifest.speaker_index_by_appearance(t).tolist() == [1, 0, 1, 0]
+
+
+def test_prepare_warns_when_a_required_modality_is_mostly_missing(tmp_path, capsys):
+    from pipeline import prepare
+    from pipeline.manifest import coverage_warnings
+
+    rows = ["dialogue_id,utterance_id,speaker,label,split,text,audio_path"]
+    for split, n in (("train", 3), ("dev", 2), ("test", 2)):
+        for d in range(n):
+            for t in range(3):
+                rows.append(f"{split}{d},{split}{d}_{t},{'AB'[t % 2]},{'xy'[t % 2]},{split},hello {t},")
+    (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
+    prepare.run({"corpus": "csv", "root": str(tmp_path / "c.csv"), "require": ["text", "audio"],
+                 "probe_media": False}, tmp_path / "out")
+    out = capsys.readouterr().out
+    assert "warning: prepare.require lists audio, but 21 of 21 utterances (100%) have no audio" in out
+    assert "lists text" not in out
+    summary = {"train": {"utterances": 10, "with_text": 10, "with_audio": 5, "with_video": 4}}
+    assert [w.split(",")[0] for w in coverage_warnings(summary, ["text", "audio", "visual"])] == [
+        "warning: prepare.require lists visual"]      # 50% missing is not "more than half"
