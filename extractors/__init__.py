@@ -2,7 +2,8 @@
 
 Adding an extractor = one module in ``extractors/<modality>/`` with an
 :class:`~extractors.base.Extractor` subclass + one entry in :data:`REGISTRY`. ``params.yaml``
-picks one per modality: ``extract.<modality>.name`` and ``extract.<modality>.params``.
+picks one per modality with ``extract.<modality>.name``; each family's params sit under its own
+name (``extract.audio.opensmile``, ``extract.audio.librosa``): see :func:`section_params`.
 """
 from __future__ import annotations
 

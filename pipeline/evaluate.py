@@ -84,24 +84,24 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         reference.append(max(float(r["test_wa_f1_reference_protocol_only"]) for r in rows))
         epoch_s.append(float(np.mean([float(r["epoch_s"]) for r in rows])))
     name = name or m.corpus
-    stat = seed_stat
 
     first = runs[0]
     metrics = {
         "corpus": m.corpus, "labels": m.labels, "seeds": [r["seed"] for r in runs],
-        "test_wa_f1": stat([r["wa_f1"] for r in runs]), "test_wa_acc": stat([r["wa_acc"] for r in runs]),
-        "test_macro_f1": stat([r["macro_f1"] for r in runs]),
+        "test_wa_f1": seed_stat([r["wa_f1"] for r in runs]),
+        "test_wa_acc": seed_stat([r["wa_acc"] for r in runs]),
+        "test_macro_f1": seed_stat([r["macro_f1"] for r in runs]),
         "per_class": {name: {k: float(np.mean([r["per_class"][name][k] for r in runs]))
                              for k in ("recall", "f1", "precision")}
                       | {"support": first["per_class"][name]["support"]} for name in m.labels},
         "confusion_first_seed": first["confusion"],
         "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
         "selected_epochs": [r["selected_epoch"] for r in runs],
-        "dev_wa_f1": stat([r["dev_wa_f1"] for r in runs]),
-        "epoch_s": stat(epoch_s),                      # train + dev/test scoring, per epoch
+        "dev_wa_f1": seed_stat([r["dev_wa_f1"] for r in runs]),
+        "epoch_s": seed_stat(epoch_s),                 # train + dev/test scoring, per epoch
         "train_dialogues": first["train_dialogues"],   # how many reached the optimiser
         "features": first["features"],
-        "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": stat(reference)},
+        "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": seed_stat(reference)},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
