@@ -36,12 +36,13 @@ def extractor_class(name: str) -> type[Extractor]:
     return getattr(importlib.import_module(module), cls)
 
 
-def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None) -> Extractor:
-    """Instantiate the extractor ``name`` for ``modality`` with its params (checked)."""
+def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None,
+                  device: str = "auto") -> Extractor:
+    """Instantiate the extractor ``name`` for ``modality`` with its params (checked), on ``device``."""
     cls = extractor_class(name)
     if cls.modality != modality:
         raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor")
-    return cls(**(params or {}))
+    return cls(device=device, **(params or {}))
 
 
 def families(modality: str) -> list[str]:

@@ -41,12 +41,14 @@ class Extractor(ABC):
     modality: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]]
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
+            moved = ("the device is the top-level `device` param; " if unknown[0] == "device" else "")
             raise ExtractorError(f"extract.{self.modality}.{self.name}.{unknown[0]}: unknown param for "
-                                 f"extractor {self.name!r} (accepted: {', '.join(self.defaults)})")
+                                 f"extractor {self.name!r} ({moved}accepted: {', '.join(self.defaults)})")
         self.params = {**self.defaults, **params}
+        self.device_name = device   # where a neural extractor runs: not a param, never in the identity
 
     @property
     def batch_size(self) -> int:
@@ -91,19 +93,20 @@ class Extractor(ABC):
         payload = {**self.identity(), "code_sha256": self.code_digest()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
-    def input_key(self, row: pd.Series, media_path: MediaPath) -> str:
-        """Fingerprint of what this extractor reads for ``row``: a cached vector is reused only for
-        the same utterance id *and* the same fingerprint (text, or media file + span + size +
-        modification time), so a corpus regenerated under the same ids is recomputed."""
+    def input_key(self, row: pd.Series, media_path: MediaPath, digest: Callable[[Path], str]) -> str:
+        """Fingerprint of what this extractor reads for ``row``: the text, or the media file's
+        content digest (``digest(path)``) + span + face side. The feature store files vectors under
+        it, so a vector is reused for identical input under any utterance id, corpus or path, and
+        a file regenerated with other content is recomputed."""
         if self.modality == "text":
             parts = [row["text"]]
         else:
             column, prefix = ("audio_path", "audio") if self.modality == "audio" else ("video_path", "video")
             path = media_path(row[column])
-            stat = path.stat() if path is not None and path.exists() else None
-            parts = [row[column], row[f"{prefix}_start_s"], row[f"{prefix}_end_s"],
+            content = digest(path) if path is not None and path.is_file() else None
+            parts = [content, row[f"{prefix}_start_s"], row[f"{prefix}_end_s"],
                      row["video_side"] if prefix == "video" else "",
-                     stat.st_size if stat else None, stat.st_mtime_ns if stat else None]
+                     None if content else f"absent:{row[column]}"]
         return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 

@@ -1,19 +1,18 @@
-"""Feature caches: one directory per (corpus, modality), resumable and atomic.
+"""Feature caches: one directory per (corpus, modality), the extract stage's DVC output.
 
 Layout of ``data/features/<modality>/``:
 
 - ``features.npy``  float32 ``(n_utterances, dim)``, rows in manifest order (zeros where masked)
 - ``mask.npy``      bool ``(n_utterances,)``: True where the utterance has features
 - ``ids.txt``       the manifest's utterance ids, one per line (row order of the matrix)
-- ``keys.txt``      per row, the fingerprint of the extractor's input (text / media file + span)
+- ``keys.txt``      per row, the fingerprint of the extractor's input (text / media content + span)
 - ``meta.json``     extractor name/params/identity, dim, counts, timings, failures, reports;
-                    ``"complete": true`` is written last, so a cache without it is never used
-- ``chunks/``       work in progress: ``<n>.npz`` files written atomically (tmp + rename) while
-                    extracting; a killed run loses at most the chunk in flight and a rerun
-                    continues from them. Removed once the cache is complete.
+                    ``"complete": true`` is written last, so a cache without it is never used.
+                    A modality the run does not use gets only ``{"unused": true, ...}``.
 
-Results are reused only under the same extractor identity hash and for the same utterance id with
-the same input fingerprint; anything else is recomputed.
+The cache is assembled from :mod:`extractors.store`, which keeps every vector ever computed (and
+the work in progress of an interrupted run), so this directory is a plain DVC output that DVC may
+delete, restore from its run-cache or check out from an old experiment.
 """
 from __future__ import annotations
 
@@ -25,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES, MASK, IDS, KEYS, META, CHUNKS = ("features.npy", "mask.npy", "ids.txt", "keys.txt",
-                                           "meta.json", "chunks")
+FEATURES, MASK, IDS, KEYS, META = "features.npy", "mask.npy", "ids.txt", "keys.txt", "meta.json"
+LEGACY_CHUNKS = "chunks"   # work area of caches written before the feature store; removed
 
 
 class CacheError(ValueError):
@@ -46,83 +45,44 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-class CacheWriter:
-    """Collects results chunk by chunk under one identity; reuses what an earlier run left."""
+def clear(out_dir: Path) -> None:
+    """Empty ``out_dir`` of a cache (meta first: a half-replaced cache is never read as complete)."""
+    (out_dir / META).unlink(missing_ok=True)
+    for name in (FEATURES, MASK, IDS, KEYS):
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / LEGACY_CHUNKS, ignore_errors=True)
 
-    def __init__(self, out_dir: Path, identity_hash: str, dim: int) -> None:
-        self.dir, self.identity_hash, self.dim = out_dir, identity_hash, dim
-        self.chunks = out_dir / CHUNKS
-        self.chunks.mkdir(parents=True, exist_ok=True)
-        self.discarded = 0
-        self._mark_incomplete()
 
-    def reusable(self, wanted: dict[str, str]) -> dict[str, np.ndarray]:
-        """id -> vector computed earlier under this identity for the same input key ``wanted[id]``.
+def write_cache(out_dir: Path, ids: list[str], keys: list[str], vectors: dict[str, np.ndarray],
+                dim: int, meta: dict, complete: bool = True) -> None:
+    """Write the manifest-ordered matrix, mask, ids and keys, then ``meta.json`` last.
 
-        Failures are not reused (they are retried); stale entries are counted in ``discarded``.
-        """
-        done: dict[str, np.ndarray] = {}
+    ``complete=False`` (an extraction that failed its checks) keeps the record, failures listed,
+    but the cache is refused by :func:`read_features` with ``meta["error"]``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear(out_dir)
+    matrix = np.zeros((len(ids), dim), np.float32)
+    mask = np.zeros(len(ids), bool)
+    for i, uid in enumerate(ids):
+        if uid in vectors:
+            matrix[i], mask[i] = vectors[uid], True
+    atomic_save_npy(out_dir / FEATURES, matrix)
+    atomic_save_npy(out_dir / MASK, mask)
+    atomic_write_bytes(out_dir / IDS, ("\n".join(ids) + "\n").encode("utf-8"))
+    atomic_write_bytes(out_dir / KEYS, ("\n".join(keys) + "\n").encode("utf-8"))
+    _write_meta(out_dir, {**meta, "dim": dim, "complete": complete})
 
-        def take(ids, keys, rows) -> None:
-            for uid, key, row in zip(ids, keys, rows):
-                if wanted.get(uid) == key:
-                    done[uid] = np.array(row)
-                else:
-                    self.discarded += 1
 
-        meta = _read_meta(self.dir)
-        if meta and (self.dir / FEATURES).exists() and (self.dir / KEYS).exists():
-            ids = (self.dir / IDS).read_text(encoding="utf-8").splitlines()
-            if meta.get("identity_hash") == self.identity_hash:
-                keys = (self.dir / KEYS).read_text(encoding="utf-8").splitlines()
-                feats, mask = np.load(self.dir / FEATURES, mmap_mode="r"), np.load(self.dir / MASK)
-                keep = np.flatnonzero(mask)
-                take([ids[i] for i in keep], [keys[i] for i in keep], (feats[i] for i in keep))
-            else:
-                self.discarded += int(meta.get("n_ok", 0))
-        for path in sorted(self.chunks.glob("*.npz")):
-            with np.load(path) as chunk:  # written atomically: never torn
-                same_identity = str(chunk["identity_hash"]) == self.identity_hash
-                if same_identity:
-                    take(chunk["ids"].tolist(), chunk["keys"].tolist(), chunk["features"])
-                else:
-                    self.discarded += len(chunk["ids"])
-            if not same_identity:
-                path.unlink()
-        return done
+def write_unused(out_dir: Path, modality: str, modalities: list[str]) -> None:
+    """The stage output of a modality the run does not use: a ``meta.json`` saying so, no work."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear(out_dir)
+    _write_meta(out_dir, {"modality": modality, "unused": True, "modalities": list(modalities),
+                          "complete": True})
 
-    def write_chunk(self, ids: list[str], keys: list[str], features: np.ndarray) -> None:
-        index = len(list(self.chunks.glob("*.npz")))
-        while (self.chunks / f"{index:06d}.npz").exists():
-            index += 1
-        tmp = self.chunks / f".{index:06d}.npz.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, ids=np.array(ids, dtype=str), keys=np.array(keys, dtype=str),
-                     identity_hash=np.array(self.identity_hash),
-                     features=features.astype(np.float32).reshape(len(ids), self.dim))
-        os.replace(tmp, self.chunks / f"{index:06d}.npz")
 
-    def finalize(self, ids: list[str], keys: list[str], vectors: dict[str, np.ndarray],
-                 meta: dict) -> None:
-        """Write the manifest-ordered matrix, mask and ids, then meta (complete) last."""
-        matrix = np.zeros((len(ids), self.dim), np.float32)
-        mask = np.zeros(len(ids), bool)
-        for i, uid in enumerate(ids):
-            if uid in vectors:
-                matrix[i], mask[i] = vectors[uid], True
-        atomic_save_npy(self.dir / FEATURES, matrix)
-        atomic_save_npy(self.dir / MASK, mask)
-        atomic_write_bytes(self.dir / IDS, ("\n".join(ids) + "\n").encode("utf-8"))
-        atomic_write_bytes(self.dir / KEYS, ("\n".join(keys) + "\n").encode("utf-8"))
-        meta = {**meta, "identity_hash": self.identity_hash, "dim": self.dim, "complete": True}
-        atomic_write_bytes(self.dir / META, (json.dumps(meta, indent=2) + "\n").encode())
-        shutil.rmtree(self.chunks, ignore_errors=True)
-
-    def _mark_incomplete(self) -> None:
-        meta = _read_meta(self.dir)
-        if meta and meta.get("complete"):
-            meta["complete"] = False
-            atomic_write_bytes(self.dir / META, (json.dumps(meta, indent=2) + "\n").encode())
+def _write_meta(out_dir: Path, meta: dict) -> None:
+    atomic_write_bytes(out_dir / META, (json.dumps(meta, indent=2) + "\n").encode())
 
 
 @dataclass
@@ -148,6 +108,12 @@ def read_features(out_dir: Path | str, manifest_ids: list[str], name: str | None
     where = f"feature cache {out_dir}"
     if meta is None:
         raise CacheError(f"{where}: no cache here (run `dvc repro` for the extract stage)")
+    if meta.get("unused"):
+        raise CacheError(f"{where}: {meta.get('modality')} is not in modalities "
+                         f"{meta.get('modalities')}, so it was not extracted; add it to "
+                         "`modalities` in params.yaml and run `dvc repro`")
+    if meta.get("error"):
+        raise CacheError(f"{where}: the extraction failed: {meta['error']}")
     if not meta.get("complete"):
         raise CacheError(f"{where}: incomplete (an interrupted or running extraction); "
                          "rerun the extract stage, it resumes where it stopped")

@@ -1,9 +1,11 @@
-"""Running an extractor over a manifest into a feature cache.
+"""Running an extractor over a manifest: feature store -> missing vectors -> per-manifest cache.
 
-Media for the next batch are decoded in a background thread while the model runs on the current
-one. Results are written chunk by chunk (see :mod:`extractors.cache`), so an interrupted run
-resumes. Per-utterance failures are recorded with their reason; the policy (``on_failure``) and
-the tolerated failure fraction are params.
+Input fingerprints are looked up in the :mod:`extractors.store` shelf of the extractor's identity;
+only what is not there is computed. Media for the next batch are decoded in a background thread
+while the model runs on the current one, and every chunk of results is filed in the store at once,
+so an interrupted run resumes. The cache for this manifest (:mod:`extractors.cache`) is written
+last. Per-utterance failures are recorded with their reason; the policy (``on_failure``) and the
+tolerated failure fraction are params.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from extractors.base import Extractor, UtteranceFailure
-from extractors.cache import CacheWriter
+from extractors.cache import write_cache
+from extractors.store import FeatureStore
 
 # mask: the utterance keeps a zero vector and mask=False (the model treats the modality as absent)
 # drop: same storage; consumers drop masked utterances from training (evaluation still sees them)
@@ -29,23 +32,39 @@ class ExtractionError(RuntimeError):
     """Too many utterances failed; the message lists the reasons."""
 
 
+def input_keys(table: pd.DataFrame, media_path, extractor: Extractor, store: FeatureStore,
+               progress: bool = True) -> dict[str, str]:
+    """utterance id -> input fingerprint (media files are digested once per change)."""
+    rows = tqdm(table.iterrows(), total=len(table), unit="utt", mininterval=1.0,
+                desc=f"fingerprint {extractor.modality} inputs",
+                disable=not progress or extractor.modality == "text")
+    return {row["utterance_id"]: extractor.input_key(row, media_path, store.digest) for _, row in rows}
+
+
 def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path, *,
-            params: dict, chunk_size: int = 128, on_failure: str = "mask",
-            max_failed_fraction: float = 0.1, progress: bool = True) -> dict:
-    """Extract features for every manifest row not already cached; return the cache's meta."""
+            params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
+            on_failure: str = "mask", max_failed_fraction: float = 0.1,
+            progress: bool = True) -> dict:
+    """Features for every manifest row, from the store or computed; return the cache's meta."""
     if on_failure not in FAILURE_POLICIES:
         raise ValueError(f"extract.{extractor.modality}.on_failure={on_failure!r}: "
                          f"use one of {', '.join(FAILURE_POLICIES)}")
     started = time.perf_counter()
-    writer = CacheWriter(out_dir, extractor.identity_hash(), extractor.dim)
-    keys = {row["utterance_id"]: extractor.input_key(row, media_path) for _, row in table.iterrows()}
-    vectors = writer.reusable(keys)
+    store = store or FeatureStore()
+    identity = {**extractor.identity(), "code_sha256": extractor.code_digest()}
+    shelf = store.shelf(extractor.modality, extractor.name, extractor.identity_hash(), extractor.dim,
+                        {"modality": extractor.modality, "extractor": extractor.name,
+                         "params": params, "identity": identity})
+    keys = input_keys(table, media_path, extractor, store, progress)
+    found = shelf.lookup(set(keys.values()))
+    vectors = {uid: found[key] for uid, key in keys.items() if key in found}
+    lookup_s = time.perf_counter() - started
     todo = table[~table["utterance_id"].isin(vectors)]
     failures: dict[str, str] = {}
     stats: dict[str, dict[str, int]] = {}    # counter -> utterance id -> value (non-zero only)
-    timing = {"load_s": 0.0, "model_s": 0.0}
+    timing = {"lookup_s": lookup_s, "load_s": 0.0, "model_s": 0.0}
     bar = tqdm(total=len(todo), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
-               disable=not progress, mininterval=1.0)
+               disable=not progress or todo.empty, mininterval=1.0)
     for start in range(0, len(todo), chunk_size):
         chunk = todo.iloc[start:start + chunk_size]
         ids, feats = [], []
@@ -56,25 +75,31 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
             failures.update(batch_failures)
             bar.update(len(batch_ids) + len(batch_failures))
         if ids:
-            writer.write_chunk(ids, [keys[u] for u in ids], np.stack(feats))
+            shelf.add([keys[u] for u in ids], np.stack(feats))
             vectors.update(zip(ids, feats))
     bar.close()
     elapsed = time.perf_counter() - started
-    meta = _report(table, vectors, failures, extractor, params, on_failure, len(table) - len(todo),
-                   writer.discarded, {**timing, "total_s": elapsed,
-                                      "utt_per_s": len(todo) / elapsed if elapsed else 0.0})
+    computed = len(todo)
+    meta = _report(table, vectors, failures, extractor, params, identity, on_failure,
+                   len(table) - computed,
+                   {**timing, "total_s": elapsed, "utt_per_s": computed / elapsed if elapsed else 0.0})
+    meta["store"] = {"root": str(store.root), "shelf": shelf.path.name}
     # Counters cover the utterances computed in this run (reused ones were counted when computed).
     meta["load_stats"] = {counter: {"total": sum(per.values()), "utterances": len(per),
                                     "per_utterance": per} for counter, per in stats.items()}
     ids = table["utterance_id"].tolist()
-    writer.finalize(ids, [keys[u] for u in ids], meta.pop("_clean_vectors"), meta)
+    error = None
     if meta["n_failed"] > max_failed_fraction * len(table):
-        reasons = pd.Series(failures).value_counts().head(5)
-        raise ExtractionError(
-            f"extract.{extractor.modality}: {meta['n_failed']} of {len(table)} utterances failed "
-            f"(> max_failed_fraction={max_failed_fraction}); most common reasons:\n  "
-            + "\n  ".join(f"{n} x {r}" for r, n in reasons.items())
-            + f"\n  (all listed in {out_dir / 'meta.json'})")
+        reasons = pd.Series({f["utterance_id"]: f["reason"] for f in meta["failures"]}).value_counts()
+        error = (f"extract.{extractor.modality}: {meta['n_failed']} of {len(table)} utterances failed "
+                 f"(> max_failed_fraction={max_failed_fraction}); most common reasons:\n  "
+                 + "\n  ".join(f"{n} x {r}" for r, n in reasons.head(5).items())
+                 + f"\n  (all listed in {out_dir / 'meta.json'})")
+        meta["error"] = error
+    write_cache(out_dir, ids, [keys[u] for u in ids], meta.pop("_clean_vectors"), extractor.dim,
+                {**meta, "identity_hash": extractor.identity_hash()}, complete=error is None)
+    if error:
+        raise ExtractionError(error)
     return meta
 
 
@@ -115,7 +140,7 @@ def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
 
 
 def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[str, str],
-            extractor: Extractor, params: dict, on_failure: str, reused: int, discarded: int,
+            extractor: Extractor, params: dict, identity: dict, on_failure: str, reused: int,
             timings: dict) -> dict:
     """Counts, failures, non-finite rows (masked and listed) and constant dimensions."""
     ids = table["utterance_id"].tolist()
@@ -131,10 +156,9 @@ def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[
     return {
         "_clean_vectors": clean,
         "modality": extractor.modality, "extractor": extractor.name, "params": params,
-        "identity": {**extractor.identity(), "code_sha256": extractor.code_digest()},
-        "on_failure": on_failure,
+        "identity": identity, "on_failure": on_failure,
         "n_utterances": len(ids), "n_ok": len(clean), "n_failed": len(ids) - len(clean),
-        "reused": reused, "discarded_stale": discarded,
+        "reused": reused,
         "failures": [{"utterance_id": u, "reason": failures.get(u, "not extracted")}
                      for u in ids if u not in clean],
         "constant_dims": {"count": len(constant), "first": constant[:50]},

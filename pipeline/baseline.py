@@ -3,15 +3,14 @@
     python -m pipeline.baseline [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--out metrics] [--name <corpus>_logreg]
 
-Reads ``model.modalities`` (their features are concatenated), ``extract`` (the caches are checked
-against it) and ``baseline``: ``Cs`` (grid, picked on dev), ``class_weights``
-(inverse_frequency | none), ``max_iter``. Writes the same test keys as the evaluate stage
-(``test_wa_f1``, ``test_wa_acc``, ``test_macro_f1``, ``per_class``, ``counts``, ...).
+Reads ``modalities`` (their features are concatenated), ``extract`` (the caches are checked against
+it) and ``baseline``: ``Cs`` (grid, picked on dev), ``class_weights`` (inverse_frequency | none),
+``max_iter``. Writes the same files as the evaluate stage: ``<name>.json`` (test/dev scores) and
+``<name>.details.json`` (``test_wa_f1``, ``per_class``, ``counts``, provenance, ...).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ import numpy as np
 from extractors.cache import CacheError
 from model.context_free import fit_logistic_regression
 from pipeline import manifest
-from pipeline.evaluate import report, seed_stat
+from pipeline.evaluate import report
+from pipeline.metrics import details_path, seed_stat, write_metrics
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
@@ -66,15 +66,15 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
         "dev_wa_f1": seed_stat([selected.dev_wa_f1]), "fit_s": fit_s,
         "train_utterances": int(train.sum()),
         "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
+        "modalities": list(matrices),
         "features": {k: {"extractor": v["extractor"], "params": v["params"], "identity": v["identity"],
                          "dim": v["dim"]} for k, v in metas.items()},
     }
     name = name or f"{m.corpus}_logreg"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    path = write_metrics(out_dir, name, metrics)
     print(f"{m.corpus} context-free logistic regression (C={selected.C:g}, dev wa-F1 "
           f"{100 * selected.dev_wa_f1:.2f}): test wa-F1 {100 * result['wa_f1']:.2f}, wa-ACC "
-          f"{100 * result['wa_acc']:.2f} ({fit_s:.1f} s) -> {out_dir / (name + '.json')}")
+          f"{100 * result['wa_acc']:.2f} ({fit_s:.1f} s) -> {path}, {details_path(path)}")
     return metrics
 
 

@@ -1,10 +1,13 @@
-"""Stage ``evaluate``: checkpoints -> metrics/<corpus>.json, <corpus>_confusion.png, <corpus>_curves.png,
-<corpus>_per_class.csv.
+"""Stage ``evaluate``: checkpoints -> metrics/<name>.json (+ .details.json, _confusion.png, _curves.png,
+_per_class.csv).
 
     python -m pipeline.evaluate [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
-        [--features data/features] [--models data/model] [--out metrics] [--name <corpus>]
+        [--features data/features] [--models data/model] [--out metrics] [--name ambdsgdn]
 
 Scores every seed's dev-selected checkpoint on the test split and reports mean +- std over seeds.
+``<name>.json`` holds the few numbers ``dvc metrics show`` and ``dvc exp show`` list (test wa-F1,
+wa-ACC, macro F1, dev wa-F1, seeds); ``<name>.details.json`` holds everything else: per seed, per
+class, confusion, counts, timings and provenance (corpus, labels, feature identities, device).
 Also reports, clearly labelled, the score of the public reference's protocol (the best *test*
 epoch over training), which is not a valid estimate because it selects on test.
 """
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -24,16 +26,9 @@ from extractors.device import pick_device
 from model.data import dialogues
 from model.training import load_model, predict, scores
 from pipeline import manifest
+from pipeline.metrics import details_path, format_stat, seed_stat, write_metrics
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
-
-
-def seed_stat(values: list[float]) -> dict:
-    """Mean and spread over seeds: ``sample_std`` is the sample standard deviation (ddof = 1; null
-    for a single seed, where it is undefined), ``n`` the number of seeds."""
-    values = [float(v) for v in values]
-    spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "sample_std": spread, "n": len(values), "per_seed": values}
 
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
@@ -66,12 +61,12 @@ def evaluate_checkpoint(path: Path, m, matrices, present, device: str = "cpu") -
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
-        name: str | None = None) -> dict:
+        name: str = "ambdsgdn") -> dict:
     m, matrices, present, _ = load_inputs(params, manifest_dir, features_dir)
     paths = sorted((models_dir / "checkpoints").glob("seed_*.pt"))
     if not paths:
         raise ValueError(f"{models_dir}/checkpoints: no seed_*.pt (run the train stage)")
-    device = str(pick_device((params.get("train") or {}).get("device", "auto")))   # train.device
+    device = str(pick_device(params.get("device", "auto")))
     runs = [evaluate_checkpoint(p, m, matrices, present, device) for p in paths]
     reference, epoch_s, curves_by_seed = [], [], {}
     for p, run_ in zip(paths, runs):
@@ -83,8 +78,6 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         curves_by_seed[run_["seed"]] = (rows, run_["selected_epoch"])
         reference.append(max(float(r["test_wa_f1_reference_protocol_only"]) for r in rows))
         epoch_s.append(float(np.mean([float(r["epoch_s"]) for r in rows])))
-    name = name or m.corpus
-
     first = runs[0]
     metrics = {
         "corpus": m.corpus, "labels": m.labels, "seeds": [r["seed"] for r in runs],
@@ -100,11 +93,11 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         "dev_wa_f1": seed_stat([r["dev_wa_f1"] for r in runs]),
         "epoch_s": seed_stat(epoch_s),                 # train + dev/test scoring, per epoch
         "train_dialogues": first["train_dialogues"],   # how many reached the optimiser
+        "modalities": list(matrices), "device": device,
         "features": first["features"],
         "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": seed_stat(reference)},
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    path = write_metrics(out_dir, name, metrics)
     with open(out_dir / f"{name}_per_class.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["label", "support", "recall", "precision", "f1"])
@@ -115,17 +108,10 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
                    f"{m.corpus} test, seed {first['seed']}")
     plot_curves(curves_by_seed, out_dir / f"{name}_curves.png", m.corpus)
     print(f"{m.corpus} test: wa-F1 {format_stat(metrics['test_wa_f1'])}, wa-ACC "
-          f"{format_stat(metrics['test_wa_acc'])} -> {out_dir / (name + '.json')}, "
+          f"{format_stat(metrics['test_wa_acc'])} -> {path}, {details_path(path)}, "
           f"{out_dir / (name + '_curves.png')}, "
           f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}")
     return metrics
-
-
-def format_stat(stat: dict) -> str:
-    """``mean ± sample std (n = k)`` in percent; a single run shows ``(n = 1)`` only."""
-    if stat.get("sample_std") is None:
-        return f"{100 * stat['mean']:.2f} (n = {stat.get('n', 1)})"
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f} (n = {stat['n']})"
 
 
 def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: str) -> None:
@@ -186,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--models", type=Path, default=Path("data/model"))
     parser.add_argument("--out", type=Path, default=Path("metrics"))
-    parser.add_argument("--name", default=None, help="file stem (default: the manifest's corpus)")
+    parser.add_argument("--name", default="ambdsgdn", help="file stem (default: ambdsgdn)")
     args = parser.parse_args(argv)
     try:
         run(load_params(args.params, args.overrides), args.manifest, args.features, args.models,

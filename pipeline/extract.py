@@ -1,26 +1,32 @@
 """Stage ``extract@<modality>``: manifest -> data/features/<modality>/ (see extractors.cache).
 
     python -m pipeline.extract text|audio|visual [--params params.yaml] [--set key=value ...]
-        [--manifest data/prepared] [--out data/features/<modality>]
+        [--manifest data/prepared] [--out data/features/<modality>] [--store DIR]
 
 Reads ``extract.<modality>``: ``name`` (a registered extractor), the params of each extractor family
 under its own name (``extract.audio.opensmile: {feature_set: IS10}``; only the chosen one is used),
-``on_failure`` (mask | drop), ``max_failed_fraction``, ``chunk_size``.
+``on_failure`` (mask | drop), ``max_failed_fraction``, ``chunk_size``; and the top-level
+``modalities`` (a modality not listed does no work: its output only says so) and ``device``.
+Vectors come from the feature store (``--store``, default ``$AMBDSGDN_FEATURE_STORE`` or
+``~/.cache/ambdsgdn-erc/features``) where they were computed before; only the rest is computed.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from extractors import get_extractor, section_params
 from extractors.base import ExtractorError
+from extractors.cache import write_unused
 from extractors.runner import ExtractionError, extract
+from extractors.store import FeatureStore
 from pipeline import manifest
 from pipeline.manifest import MODALITIES
-from pipeline.params import add_params_arguments, load_section
+from pipeline.params import add_params_arguments, load_params
 
 
 @dataclass(frozen=True)
@@ -33,26 +39,35 @@ class ExtractSection:
     chunk_size: int = 128             # utterances per resumable chunk
 
 
-def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True, *,
+        modalities: Sequence[str] = MODALITIES, device: str = "auto",
+        store: FeatureStore | None = None) -> dict:
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
     from pipeline.schema import schema, validate_section
 
+    if modality not in modalities:
+        write_unused(out_dir, modality, list(modalities))
+        print(f"extract {modality}: not in modalities {list(modalities)}: nothing to do -> {out_dir}")
+        return {"modality": modality, "unused": True}
     section = validate_section(schema()["extract"].children[modality], section, f"extract.{modality}")
     config = ExtractSection(**{f.name: section[f.name] for f in fields(ExtractSection)})
     if not config.name:
         raise ExtractorError(f"params: extract.{modality}.name is required")
     m = manifest.read(manifest_dir)
     params = section_params(section)
-    extractor = get_extractor(modality, config.name, params)
-    meta = extract(m.table, m.media_path, extractor, out_dir, params=params,
+    extractor = get_extractor(modality, config.name, params, device)
+    store = store or FeatureStore()
+    meta = extract(m.table, m.media_path, extractor, out_dir, params=params, store=store,
                    chunk_size=config.chunk_size, on_failure=config.on_failure,
                    max_failed_fraction=config.max_failed_fraction, progress=progress)
     t = meta["timings"]
     print(f"extract {modality}: {config.name} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
-          f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} reused, "
-          f"{t['utt_per_s']:.1f} utt/s (load {t['load_s']:.1f} s, model {t['model_s']:.1f} s), "
+          f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} from the "
+          f"store ({store.root}), {meta['n_utterances'] - meta['reused']} computed at "
+          f"{t['utt_per_s']:.1f} utt/s (lookup {t['lookup_s']:.1f} s, load {t['load_s']:.1f} s, "
+          f"model {t['model_s']:.1f} s, total {t['total_s']:.1f} s), "
           f"{meta['constant_dims']['count']} constant dims"
           + "".join(f", {c}: {v['total']} in {v['utterances']} utterances"
                     for c, v in meta["load_stats"].items()))
@@ -65,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     add_params_arguments(parser)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="feature store root (default: $AMBDSGDN_FEATURE_STORE or "
+                             "~/.cache/ambdsgdn-erc/features)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        section = load_section("extract", args.params, args.overrides).get(args.modality) or {}
-        run(args.modality, section, args.manifest, args.out or Path("data/features") / args.modality)
+        params = load_params(args.params, args.overrides)
+        run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
+            args.out or Path("data/features") / args.modality, modalities=params["modalities"],
+            device=params["device"], store=FeatureStore(args.store))
     except (ExtractorError, ExtractionError, manifest.ManifestError, KeyError, ValueError,
             FileNotFoundError) as exc:
         print(f"extract {args.modality}: error: {exc}", file=sys.stderr)

@@ -214,17 +214,19 @@ SUMMARY_KEY = {"text": "with_text", "audio": "with_audio", "visual": "with_video
 
 
 def coverage_warnings(summary: dict, modalities: Sequence[str], threshold: float = 0.5) -> list[str]:
-    """One warning per modality that more than ``threshold`` of the corpus lacks."""
+    """One warning per modality of the run that more than ``threshold`` of the corpus lacks, with
+    the ``modalities`` setting that leaves them out."""
     total = sum(s["utterances"] for s in summary.values())
-    warnings = []
+    lacking = {}
     for modality in modalities:
         have = sum(s[SUMMARY_KEY[modality]] for s in summary.values())
         if total and (total - have) / total > threshold:
-            warnings.append(
-                f"warning: prepare.require lists {modality}, but {total - have} of {total} utterances "
-                f"({100 * (total - have) / total:.0f}%) have no {modality}; for a run without it, drop "
-                f"it from prepare.require and model.modalities")
-    return warnings
+            lacking[modality] = total - have
+    keep = [m for m in modalities if m not in lacking]
+    hint = (f"for a run without it: dvc exp run -S 'modalities=[{', '.join(keep)}]'" if keep
+            else "no modality of the run is present for most of the corpus: check prepare.root")
+    return [f"warning: modalities lists {modality}, but {n} of {total} utterances "
+            f"({100 * n / total:.0f}%) have no {modality}; {hint}" for modality, n in lacking.items()]
 
 
 def format_summary(summary: dict) -> str:

@@ -3,27 +3,32 @@
     python -m pipeline.prepare [--params params.yaml] [--set key=value ...] [--out data/prepared]
 
 Reads the ``prepare`` section of params.yaml: ``corpus`` (iemocap | meld | csv), ``root``,
-``require``, ``on_missing_media``, ``probe_media``, ``encoding`` and the adapter's own section
-(``prepare.iemocap``, ``prepare.meld`` or ``prepare.csv``).
+``on_missing_media``, ``probe_media``, ``encoding`` and the adapter's own section (``prepare.iemocap``,
+``prepare.meld`` or ``prepare.csv``), and the run's ``modalities`` (whose text/media are checked).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import manifest
 from pipeline.corpora import load_corpus
 from pipeline.corpora.common import PrepareOptions
-from pipeline.params import add_params_arguments, load_section
+from pipeline.manifest import MODALITIES
+from pipeline.params import add_params_arguments, load_params
 
 
-def run(params: dict, out_dir: Path) -> dict:
-    """Build, validate and write the manifest described by a ``prepare`` params section."""
+def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> dict:
+    """Build, validate and write the manifest described by a ``prepare`` params section, checking
+    the text/media of ``modalities``."""
     from pipeline.schema import validate
 
-    params = validate({"prepare": params})["prepare"]
-    options = PrepareOptions(require=tuple(params["require"]), on_missing_media=params["on_missing_media"],
+    checked = validate({"prepare": params, "modalities": list(modalities)})
+    params = checked["prepare"]
+    options = PrepareOptions(modalities=tuple(checked["modalities"]),
+                             on_missing_media=params["on_missing_media"],
                              probe_media=params["probe_media"], encoding=params["encoding"])
     for key in ("corpus", "root"):
         if not params.get(key):
@@ -34,7 +39,7 @@ def run(params: dict, out_dir: Path) -> dict:
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
     print(manifest.format_summary(summary))
-    for warning in manifest.coverage_warnings(summary, options.require):
+    for warning in manifest.coverage_warnings(summary, options.modalities):
         print(warning)
     if log.rows:
         problems = log.table().groupby(["problem", "action"]).size()
@@ -50,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     args = parser.parse_args(argv)
     try:
-        run(load_section("prepare", args.params, args.overrides), args.out)
+        params = load_params(args.params, args.overrides)
+        run(params.get("prepare") or {}, args.out, params["modalities"])
     except (manifest.ManifestError, KeyError, FileNotFoundError, ValueError) as exc:
         print(f"prepare: error: {exc}", file=sys.stderr)
         return 1

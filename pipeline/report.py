@@ -1,8 +1,8 @@
-"""Stage ``report``: metrics JSON files (evaluate / baseline stages) -> a Markdown results table.
+"""Stage ``report``: metrics of evaluate / baseline stages -> a Markdown results table.
 
     python -m pipeline.report METRICS.json [...] --out results.md [--title TEXT] [--command TEXT]
 
-One row per file (its stem names the row): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over
+One row per metrics file (its stem names the row; the numbers are read from its ``.details.json``): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over
 seeds, macro F1, per-class F1, the selected epochs (or C for the logistic regression), seconds per
 epoch and the number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
 """
@@ -13,6 +13,8 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from pipeline.metrics import details_path
 
 
 def _pm(stat: dict) -> str:
@@ -41,13 +43,15 @@ def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
         raise ValueError("no metrics files given")
     rows = []
     for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: metrics file not found")
-        metrics = json.loads(Path(path).read_text())
+        details = details_path(path)
+        if not details.is_file():
+            raise FileNotFoundError(f"{details}: details of {path} not found (written by the "
+                                    "evaluate / baseline stage beside it)")
+        metrics = json.loads(details.read_text())
         try:
             rows.append(row(Path(path).stem, metrics))
         except KeyError as exc:
-            raise ValueError(f"{path}: not an evaluate/baseline metrics file (no {exc})") from None
+            raise ValueError(f"{details}: not an evaluate/baseline details file (no {exc})") from None
     header = list(rows[0])
     lines = [f"### {title}", ""] if title else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -158,6 +158,35 @@ def extract_section(modality: str) -> Section:
     return spec
 
 
+MODALITIES_MOVED = ("the run's modalities are one top-level list: `modalities: [text, audio]` "
+                    "(prepare checks, extract computes and the model fuses exactly those)")
+DEVICE_MOVED = "the device is one top-level switch for extract, train and evaluate: `device: auto`"
+
+
+def moved(section: Section, **hints: str) -> Section:
+    section.moved.update(hints)
+    return section
+
+
+def top_level() -> Section:
+    """The keys that are not sections: the choices every stage follows."""
+    from model.training import TrainConfig
+    from pipeline.manifest import MODALITIES
+
+    return Section({"modalities": list[str], "device": str},
+                   {"modalities": list(MODALITIES), "device": TrainConfig.device})
+
+
+def check_modalities(value: list[str]) -> None:
+    from pipeline.manifest import MODALITIES
+
+    unknown = [m for m in value if m not in MODALITIES]
+    if unknown or not value or len(set(value)) != len(value):
+        what = (f"unknown modality {unknown[0]!r}" if unknown else "empty" if not value
+                else "a modality listed twice")
+        raise ParamsError(f"modalities: {what} in {value} (expected some of {', '.join(MODALITIES)})")
+
+
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
     from model.ambdsgdn import ModelConfig
@@ -174,27 +203,38 @@ def schema() -> dict[str, Section]:
         "demo": from_dataclass(DemoParams, children={
             "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),
             "meld": from_dataclass(MeldDemo)}),
-        "prepare": from_dataclass(PrepareOptions, extra={  # corpus and root: checked by the stage
+        "prepare": moved(from_dataclass(PrepareOptions, exclude=("modalities",), extra={
+            # corpus and root: checked by the stage
             "corpus": (str | None, None), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
-            children=adapters),
+            children=adapters), require=MODALITIES_MOVED),
         "extract": Section({m: dict for m in MODALITIES},
                            children={m: extract_section(m) for m in MODALITIES}),
-        "model": from_dataclass(ModelConfig, exclude=("input_dims", "num_classes"),
-                                extra={"modalities": (list[str], list(MODALITIES))}),
-        "train": from_dataclass(TrainConfig, extra={"seeds": (list[int], [0])}),
+        "model": moved(from_dataclass(ModelConfig, exclude=("input_dims", "num_classes")),
+                       modalities=MODALITIES_MOVED),
+        "train": moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
+                       device=DEVICE_MOVED),
         "baseline": from_dataclass(BaselineConfig),
         "corpora": Section({}, any_key=Section({"root": str})),   # benchmark pipelines: name -> root
     }
 
 
 def validate(params: Mapping[str, Any], source: str = "params") -> dict:
-    """The whole params mapping checked section by section, with defaults filled in."""
-    sections = schema()
-    unknown = sorted(set(params) - set(sections))
+    """The whole params mapping checked key by key: top-level choices (``modalities``, ``device``;
+    defaults filled in) and sections (present ones get their defaults)."""
+    sections, top = schema(), top_level()
+    unknown = sorted(set(params) - set(sections) - set(top.keys))
     if unknown:
-        raise ParamsError(f"{source}: {unknown[0]}: unknown section "
-                          f"(accepted: {', '.join(sorted(sections))})")
+        raise ParamsError(f"{source}: {unknown[0]}: unknown section or key "
+                          f"(accepted: {', '.join(sorted([*top.keys, *sections]))})")
     try:
-        return {name: validate_section(sections[name], value, name) for name, value in params.items()}
+        out = {}
+        for key, hint in top.keys.items():
+            out[key] = value = _coerce(params.get(key, top.defaults[key]), hint)
+            if not _fits(value, hint):
+                raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
+        check_modalities(out["modalities"])
+        out.update({name: validate_section(sections[name], value, name)
+                    for name, value in params.items() if name in sections})
     except ParamsError as exc:
         raise ParamsError(f"{source}: {exc}") from None
+    return out

@@ -3,8 +3,9 @@
     python -m pipeline.train [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--out data/model]
 
-Reads ``model`` (architecture, modalities) and ``train`` (optimisation, seeds, modality dropout);
-feature caches are checked against ``extract.<modality>`` (a stale cache is refused). Params are
+Reads ``modalities``, ``device``, ``model`` (architecture) and ``train`` (optimisation, seeds,
+modality dropout); feature caches are checked against ``extract.<modality>`` (a stale cache is
+refused). Params are
 validated before any training starts, naming the key at fault.
 """
 from __future__ import annotations
@@ -30,14 +31,9 @@ from pipeline.schema import validate
 def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     """Manifest, per-modality feature matrices/masks (checked caches), feature metadata."""
     m = manifest.read(manifest_dir)
-    modalities = list((params.get("model") or {}).get("modalities") or [])
-    unknown = [x for x in modalities if x not in MODALITIES]
-    if unknown or not modalities:
-        raise ValueError(f"model.modalities: {unknown or modalities} (expected a subset of "
-                         f"{', '.join(MODALITIES)})")
     ids = m.table["utterance_id"].tolist()
     matrices, present, metas = {}, {}, {}
-    for modality in modalities:
+    for modality in validate({"modalities": params.get("modalities", list(MODALITIES))})["modalities"]:
         section = params.get("extract", {}).get(modality) or {}
         cache = read_features(features_dir / modality, ids, section.get("name"), section_params(section))
         matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
@@ -55,13 +51,12 @@ def check_disjoint(splits: dict[str, list]) -> None:
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> list[dict]:
-    params = {**params, **validate({s: params.get(s) or {} for s in ("model", "train")})}
+    params = validate({**params, **{s: params.get(s) or {} for s in ("model", "train")}})
     model_params = dict(params["model"])
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
-    config = TrainConfig(**train_params)
+    config = TrainConfig(**train_params, device=params["device"])
     m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
-    model_params.pop("modalities")
     model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in matrices.items()},
                                num_classes=len(m.labels), **model_params)
     max_speakers = int(m.table["speaker_idx"].max()) + 1

@@ -74,3 +74,19 @@ def iemocap_manifest(iemocap_demo):
 def meld_manifest(meld_demo):
     from pipeline.corpora import load_corpus
     return load_corpus("meld", meld_demo)[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_store(tmp_path_factory) -> Path:
+    """One feature store for the test session (stages and subprocesses find it by the environment
+    variable), never the user's ~/.cache one."""
+    from extractors.store import STORE_ENV
+
+    path = tmp_path_factory.mktemp("feature_store")
+    previous = os.environ.get(STORE_ENV)
+    os.environ[STORE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(STORE_ENV, None)
+    else:
+        os.environ[STORE_ENV] = previous

@@ -24,8 +24,8 @@ class LibrosaAudio(Extractor):
     modality = "audio"
     defaults = {"n_mfcc": 20, "fmin": 60.0, "fmax": 500.0, "batch_size": 16}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+        super().__init__(device=device, **params)   # CPU library: the device is not used
         if not 1 <= int(self.params["n_mfcc"]) <= 128:
             raise ExtractorError(f"extract.audio.librosa.n_mfcc={self.params['n_mfcc']}: must be in 1..128")
 

@@ -22,8 +22,8 @@ class OpenSmileAudio(Extractor):
     modality = "audio"
     defaults = {"feature_set": "IS10", "batch_size": 16}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+        super().__init__(device=device, **params)   # CPU library: the device is not used
         import opensmile
 
         names = list(opensmile.FeatureSet.__members__)

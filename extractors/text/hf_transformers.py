@@ -31,10 +31,10 @@ class TransformersText(Extractor):
     name = "transformers"
     modality = "text"
     defaults = {"model": "roberta-large", "revision": None, "pooling": "cls", "layers": 1,
-                "max_length": 128, "batch_size": 32, "device": "auto", "precision": "fp16"}
+                "max_length": 128, "batch_size": 32, "precision": "fp16"}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+        super().__init__(device=device, **params)
         if self.params["pooling"] not in ("cls", "mean"):
             raise ExtractorError(f"extract.text.transformers.pooling={self.params['pooling']!r}: "
                                  f"use cls or mean")
@@ -49,7 +49,7 @@ class TransformersText(Extractor):
         kwargs = {"revision": self.params["revision"]} if self.params["revision"] else {}
         self.tokenizer = AutoTokenizer.from_pretrained(self.source, **kwargs)
         self.model = AutoModel.from_pretrained(self.source, **kwargs).eval()
-        self.device = pick_device(self.params["device"])
+        self.device = pick_device(self.device_name)
         self.model.to(self.device)
         if int(self.params["layers"]) > self.model.config.num_hidden_layers:
             raise ExtractorError(f"extract.text.transformers.layers={self.params['layers']}: the model has "

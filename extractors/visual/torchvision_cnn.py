@@ -36,11 +36,10 @@ class TorchvisionVisual(Extractor):
     name = "torchvision"
     modality = "visual"
     defaults = {"backbone": "densenet121", "weights": "DEFAULT", "seed": 0, "frames": 4,
-                "image_size": 224, "pool": "mean", "batch_size": 8, "device": "auto",
-                "precision": "fp16"}
+                "image_size": 224, "pool": "mean", "batch_size": 8, "precision": "fp16"}
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+        super().__init__(device=device, **params)
         import torch
         import torchvision
 
@@ -76,7 +75,7 @@ class TorchvisionVisual(Extractor):
                     f"~/.cache/torch/hub/checkpoints, or pass a local checkpoint path, or 'none'"
                 ) from None
         self._dim = _strip_head(self.model)
-        self.device = pick_device(self.params["device"])
+        self.device = pick_device(self.device_name)
         self.model.eval().to(self.device)
         self.faces = FaceCropper()
         self.reader = VideoReader()

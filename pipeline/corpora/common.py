@@ -25,15 +25,15 @@ from pipeline.manifest import (
 class PrepareOptions:
     """Corpus-independent ``prepare`` params (see params.yaml)."""
 
-    require: tuple[str, ...] = MODALITIES      # modalities the run needs for every utterance
+    modalities: tuple[str, ...] = MODALITIES   # the run's modalities (top-level ``modalities``)
     on_missing_media: str = "keep"             # keep | drop | fail, see pipeline.errorlog
     probe_media: bool = True                   # decode the first frame of each media file
     encoding: str = "utf-8"                    # of transcripts / CSVs
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.require if m not in MODALITIES]
+        unknown = [m for m in self.modalities if m not in MODALITIES]
         if unknown:
-            raise ManifestError(f"prepare.require: unknown modality {unknown[0]!r} "
+            raise ManifestError(f"modalities: unknown modality {unknown[0]!r} "
                                 f"(expected some of {', '.join(MODALITIES)})")
         if self.on_missing_media not in MEDIA_POLICIES:
             raise ManifestError(f"prepare.on_missing_media: unknown policy "
@@ -86,11 +86,11 @@ def check_media(table: pd.DataFrame, root: Path, options: PrepareOptions
     """
     table = table.copy()
     findings: list[tuple[int, str, str, str]] = []
-    if "text" in options.require:
+    if "text" in options.modalities:
         for i in table.index[table["text"].str.strip() == ""]:
             findings.append((i, "text", "empty transcript", ""))
     for modality, column, kind in (("audio", "audio_path", "audio"), ("visual", "video_path", "video")):
-        required = modality in options.require
+        required = modality in options.modalities
         for i, rel in table[column].items():
             if not rel:
                 if required:

@@ -5,7 +5,7 @@ Optional columns (any subset):
 
 - ``turn``: 0-based position in the dialogue (default: the row order within the dialogue);
   must be 0..n-1 per dialogue.
-- ``text``: transcript (needed when ``text`` is in ``prepare.require``).
+- ``text``: transcript (needed when ``text`` is in ``modalities``).
 - ``start_s, end_s``: span in the dialogue timeline, seconds.
 - ``audio_path, audio_start_s, audio_end_s``: audio source and the span to cut (empty = whole file).
 - ``video_path, video_start_s, video_end_s, video_side``: video source, span, and ``left``/``right``

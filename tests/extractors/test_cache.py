@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from extractors.base import Extractor, UtteranceFailure
-from extractors.cache import CHUNKS, CacheError, read_features
+from extractors.cache import CacheError, read_features, write_unused
 from extractors.runner import ExtractionError, extract
+from extractors.store import FeatureStore
 from pipeline import manifest
 from tests.conftest import REPO
 
@@ -30,6 +31,9 @@ class Fake(Extractor):
 
     def identity(self):
         return {"extractor": self.name, "scale": self.params["scale"]}
+
+    def input_key(self, row, media_path, digest):
+        return f"{row['utterance_id']}|{row['audio_path']}"   # what this toy reads
 
     def load(self, row, media_path):
         if row["utterance_id"] in self.fail:
@@ -52,26 +56,74 @@ def table():
 
 def run(table, out, **kw):
     e = Fake(**kw.pop("params", {}))
-    return extract(table, lambda p: None, e, out, params=dict(e.params), chunk_size=4,
+    store = kw.pop("store", None) or FeatureStore(f"{out}.store")
+    return extract(table, lambda p: None, e, out, params=dict(e.params), store=store, chunk_size=4,
                    progress=False, **kw)
 
 
-def test_reuse_and_invalidation(table, tmp_path):
+def test_reuse_switch_back_and_invalidation(table, tmp_path):
+    out = tmp_path / "features"
     Fake.calls = []
-    meta = run(table, tmp_path)
+    meta = run(table, out)
     assert meta["n_ok"] == 15 and meta["reused"] == 0 and len(Fake.calls) == 15
-    assert not (tmp_path / CHUNKS).exists()
-    f = read_features(tmp_path, table["utterance_id"].tolist(), "fake", {"scale": 1.0, "batch_size": 4})
+    f = read_features(out, table["utterance_id"].tolist(), "fake", {"scale": 1.0, "batch_size": 4})
     assert f.dim == 3 and f.mask.all() and f.meta["constant_dims"] == {"count": 1, "first": [2]}
     Fake.calls = []
-    assert run(table, tmp_path)["reused"] == 15 and Fake.calls == []
+    assert run(table, out)["reused"] == 15 and Fake.calls == []
     # Same ids, changed input (e.g. a regenerated corpus): only those are recomputed.
     changed = table.assign(audio_path=np.where(table.index < 2, "new.wav", ""))
-    assert run(changed, tmp_path)["reused"] == 13 and sorted(Fake.calls) == ["d0_u0", "d0_u1"]
-    # Another identity (params): everything recomputed, the old results counted as discarded.
+    assert run(changed, out)["reused"] == 13 and sorted(Fake.calls) == ["d0_u0", "d0_u1"]
+    # Another identity (params): everything recomputed ...
     Fake.calls = []
-    meta = run(table, tmp_path, params={"scale": 2.0})
-    assert meta["reused"] == 0 and meta["discarded_stale"] == 15 and len(Fake.calls) == 15
+    meta = run(table, out, params={"scale": 2.0})
+    assert meta["reused"] == 0 and len(Fake.calls) == 15
+    assert read_features(out, table["utterance_id"].tolist()).matrix[0, 2] == 2.0
+    # ... and switching back finds every earlier vector again, in any output directory: the DVC
+    # output may have been deleted or replaced by another corpus meanwhile.
+    Fake.calls = []
+    meta = run(table, tmp_path / "elsewhere", store=FeatureStore(f"{out}.store"))
+    assert meta["reused"] == 15 and Fake.calls == []
+    np.testing.assert_array_equal(read_features(tmp_path / "elsewhere", table["utterance_id"].tolist()).matrix,
+                                  f.matrix)
+    shelves = {info["params"]["scale"]: info["dim"] for _, info in FeatureStore(f"{out}.store").shelves()}
+    assert shelves == {1.0: 3, 2.0: 3}
+
+
+def test_a_vector_is_filed_under_its_input_not_its_utterance_id(tmp_path, iemocap_manifest, monkeypatch):
+    """Media fingerprints are content digests: another corpus, path or mtime with the same bytes
+    and span shares the vector; other bytes do not."""
+    import os
+    import shutil
+
+    from extractors.audio.librosa_stats import LibrosaAudio
+
+    store, e = FeatureStore(tmp_path / "store"), LibrosaAudio()
+    m = iemocap_manifest
+    row = m.table.iloc[0]
+    source = m.media_path(row["audio_path"])
+    copy = tmp_path / "copy" / "renamed.wav"
+    copy.parent.mkdir()
+    shutil.copyfile(source, copy)
+    os.utime(copy, ns=(1, 1))
+    key = e.input_key(row, m.media_path, store.digest)
+    assert e.input_key(row.copy(), lambda _: copy, store.digest) == key
+    assert e.input_key(row.copy(), lambda _: None, store.digest) != key          # no media
+    later = row.copy()
+    later["audio_start_s"] = 0.25 if pd.isna(later["audio_start_s"]) else later["audio_start_s"] + 0.25
+    assert e.input_key(later, m.media_path, store.digest) != key                # another span
+    copy.write_bytes(copy.read_bytes()[:-2] + b"\x01\x02")
+    assert e.input_key(row.copy(), lambda _: copy, store.digest) != key          # other bytes
+    # The digest is memoized by (path, size, mtime, inode): an unchanged file is not hashed again.
+    import extractors.store
+
+    def no_hashing():
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(extractors.store.hashlib, "sha256", no_hashing)
+    assert FeatureStore(tmp_path / "store").digest(source) == store.digest(source)
+    copy.write_bytes(copy.read_bytes() + b"\0")
+    with pytest.raises(AssertionError, match="hashed again"):
+        store.digest(copy)   # changed since its last digest
 
 
 def test_stale_and_incomplete_caches_are_refused(table, tmp_path):
@@ -92,6 +144,10 @@ def test_stale_and_incomplete_caches_are_refused(table, tmp_path):
         read_features(tmp_path, ids)
     with pytest.raises(CacheError, match="no cache here"):
         read_features(tmp_path / "nothing", ids)
+    write_unused(tmp_path / "unused", "visual", ["text"])
+    assert [p.name for p in (tmp_path / "unused").iterdir()] == ["meta.json"]
+    with pytest.raises(CacheError, match=r"visual is not in modalities \['text'\], so it was not extracted"):
+        read_features(tmp_path / "unused", ids)
 
 
 def test_failures_nan_and_threshold(table, tmp_path):
@@ -107,35 +163,43 @@ def test_failures_nan_and_threshold(table, tmp_path):
         assert np.isfinite(f.matrix).all()
         with pytest.raises(ExtractionError, match=r"3 of 15 utterances failed \(> max_failed_fraction=0.1\)[\s\S]*2 x unreadable audio"):
             run(table, tmp_path, max_failed_fraction=0.1)
+        # The record stays (failures listed), but the cache is never used as a complete one.
+        meta = json.loads((tmp_path / "meta.json").read_text())
+        assert meta["complete"] is False and len(meta["failures"]) == 3
+        with pytest.raises(CacheError, match="the extraction failed: extract.audio: 3 of 15"):
+            read_features(tmp_path, table["utterance_id"].tolist())
     finally:
         Fake.fail, Fake.nan = set(), set()
 
 
 def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
-    """A real extraction killed with SIGKILL loses at most the chunk in flight."""
+    """A real extraction killed with SIGKILL loses at most the chunk in flight: what it filed in the
+    store is found again by the rerun, and the result equals an uninterrupted run's."""
     manifest.write(iemocap_manifest, pd.DataFrame(), tmp_path / "prepared")
     params = {"extract": {"audio": {"name": "opensmile", "opensmile": {"feature_set": "IS10"},
                                     "chunk_size": 4}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     cmd = [sys.executable, "-m", "pipeline.extract", "audio", "--params", str(tmp_path / "params.yaml"),
            "--manifest", str(tmp_path / "prepared")]
-    out = tmp_path / "features"
-    victim = subprocess.Popen(cmd + ["--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    out, store = tmp_path / "features", tmp_path / "store"
+    victim = subprocess.Popen(cmd + ["--out", str(out), "--store", str(store)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / CHUNKS).glob("*.npz"))) < 2:
+    while time.time() < deadline and len(list(store.glob("audio/*/*.npz"))) < 2:
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    survived = len(list((out / CHUNKS).glob("*.npz")))
+    survived = len(list(store.glob("audio/*/*.npz")))
     assert survived >= 2 and not (out / "meta.json").exists()
     with pytest.raises(CacheError, match="no cache here"):
         read_features(out, iemocap_manifest.table["utterance_id"].tolist())
-    resumed = subprocess.run(cmd + ["--out", str(out)], cwd=REPO, capture_output=True, text=True)
+    resumed = subprocess.run(cmd + ["--out", str(out), "--store", str(store)], cwd=REPO,
+                             capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     meta = json.loads((out / "meta.json").read_text())
     assert meta["reused"] >= 4 * survived and meta["n_ok"] == len(iemocap_manifest.table)
-    clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean")], cwd=REPO, capture_output=True)
+    clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean"), "--store", str(tmp_path / "fresh")],
+                           cwd=REPO, capture_output=True)
     assert clean.returncode == 0
     ids = iemocap_manifest.table["utterance_id"].tolist()
     np.testing.assert_array_equal(read_features(out, ids).matrix,
@@ -149,15 +213,16 @@ def test_batches_follow_the_extractors_order_key(table, tmp_path):
 
     Fake.calls = []
     e = Sorted()
-    meta = extract(table, lambda p: None, e, tmp_path, params={}, chunk_size=5, progress=False)
+    meta = extract(table, lambda p: None, e, tmp_path, params={}, store=FeatureStore(tmp_path / "store"),
+                   chunk_size=5, progress=False)
     assert Fake.calls[:5] == ["d0_u4", "d0_u3", "d0_u2", "d0_u1", "d0_u0"]
     f = read_features(tmp_path, table["utterance_id"].tolist())
     assert meta["n_ok"] == 15 and f.matrix[1, 0] == 1  # rows stay in manifest order
 
 
 def test_editing_the_extractor_code_invalidates_its_results(table, tmp_path, monkeypatch):
-    run(table, tmp_path)
+    run(table, tmp_path / "features")
     Fake.calls = []
     monkeypatch.setattr(Fake, "code_digest", lambda self: "edited")
-    meta = run(table, tmp_path)
+    meta = run(table, tmp_path / "features")
     assert meta["reused"] == 0 and len(Fake.calls) == 15 and meta["identity"]["code_sha256"] == "edited"

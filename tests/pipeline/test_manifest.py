@@ -101,11 +101,12 @@ def test_prepare_warns_when_a_required_modality_is_mostly_missing(tmp_path, caps
             for t in range(3):
                 rows.append(f"{split}{d},{split}{d}_{t},{'AB'[t % 2]},{'xy'[t % 2]},{split},hello {t},")
     (tmp_path / "c.csv").write_text("\n".join(rows) + "\n")
-    prepare.run({"corpus": "csv", "root": str(tmp_path / "c.csv"), "require": ["text", "audio"],
-                 "probe_media": False}, tmp_path / "out")
+    prepare.run({"corpus": "csv", "root": str(tmp_path / "c.csv"), "probe_media": False},
+                tmp_path / "out", modalities=["text", "audio"])
     out = capsys.readouterr().out
-    assert "warning: prepare.require lists audio, but 21 of 21 utterances (100%) have no audio" in out
+    assert ("warning: modalities lists audio, but 21 of 21 utterances (100%) have no audio; for a run "
+            "without it: dvc exp run -S 'modalities=[text]'") in out
     assert "lists text" not in out
     summary = {"train": {"utterances": 10, "with_text": 10, "with_audio": 5, "with_video": 4}}
     assert [w.split(",")[0] for w in coverage_warnings(summary, ["text", "audio", "visual"])] == [
-        "warning: prepare.require lists visual"]      # 50% missing is not "more than half"
+        "warning: modalities lists visual"]      # 50% missing is not "more than half"

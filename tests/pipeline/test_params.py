@@ -57,7 +57,15 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("trian.epochs=1", "trian: unknown section \\(accepted: baseline, corpora, demo, extract, model, prepare, train\\)"),
+    ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, corpora, demo, device, extract, "
+                       "modalities, model, prepare, train\\)"),
+    ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
+    ("modalities=[]", "modalities: empty"),
+    ("modalities=text", "modalities: expected a list of str, got 'text'"),
+    ("device=1", "device: expected str, got 1"),
+    ("model.modalities=[text]", "model.modalities: unknown key \\(the run's modalities are one top-level list"),
+    ("prepare.require=[text]", "prepare.require: unknown key \\(the run's modalities are one top-level list"),
+    ("train.device=cpu", "train.device: unknown key \\(the device is one top-level switch for extract, train and evaluate"),
     ("prepare.on_missing=drop", "prepare.on_missing: unknown key \\(accepted: .*on_missing_media"),
     ("extract.text.chunksize=64", "extract.text.chunksize: unknown key \\(accepted: chunk_size, max_failed_fraction"),
     ("train.epoch=3", "train.epoch: unknown key \\(accepted: .*epochs"),
@@ -80,6 +88,7 @@ def test_typos_and_wrong_types_are_refused_with_the_key_named(override, message)
     (extract.main, ["text", "--set", "extract.text.chunksize=64"]),
     (prepare.main, ["--set", "prepare.on_missing=drop"]),
     (demo.main, ["--set", "demo.seed=abc"]),
+    (extract.main, ["visual", "--set", "modalities=[txt]"]),
 ])
 def test_every_cli_refuses_before_any_work(cli, args, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO)    # the repository's params.yaml; outputs would go to tmp_path
@@ -114,3 +123,11 @@ def test_library_entry_points_check_their_sections_too():
         validate({"model": {"hidden": 8}})
     with pytest.raises(ParamsError, match="corpora.meld.rot: unknown key \\(accepted: root\\)"):
         validate({"corpora": {"meld": {"rot": "x"}}})
+
+
+def test_top_level_choices_have_defaults_everywhere(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("train: {}\n")
+    assert load_params(path)["modalities"] == ["text", "audio", "visual"]
+    assert load_params(path)["device"] == "auto"
+    assert load_params(path, ["modalities=[text]", "device=cpu"])["modalities"] == ["text"]

@@ -12,10 +12,10 @@ def metrics(**extra):
 
 
 def test_one_row_per_metrics_file(tmp_path):
-    (tmp_path / "iemocap_diff.json").write_text(json.dumps(metrics(
+    (tmp_path / "iemocap_diff.details.json").write_text(json.dumps(metrics(
         selected_epochs=[12, 30], epoch_s={"mean": 0.934}, seeds=[0, 1])))
     single = {"mean": 0.5, "sample_std": None, "n": 1, "per_seed": [0.5]}
-    (tmp_path / "iemocap_logreg.json").write_text(json.dumps(
+    (tmp_path / "iemocap_logreg.details.json").write_text(json.dumps(
         {**metrics(selected_C=0.01, fit_s=2.71), "test_wa_f1": single}))
     text = table([tmp_path / "iemocap_diff.json", tmp_path / "iemocap_logreg.json"], "IEMOCAP", "dvc repro x")
     lines = text.splitlines()
@@ -27,8 +27,8 @@ def test_one_row_per_metrics_file(tmp_path):
 
 
 def test_missing_or_foreign_files_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="absent.json"):
+    with pytest.raises(FileNotFoundError, match="absent.details.json: details of .*absent.json not found"):
         table([tmp_path / "absent.json"])
-    (tmp_path / "summary.json").write_text("{}")
-    with pytest.raises(ValueError, match="summary.json: not an evaluate/baseline metrics file"):
+    (tmp_path / "summary.details.json").write_text("{}")
+    with pytest.raises(ValueError, match="summary.details.json: not an evaluate/baseline details file"):
         table([tmp_path / "summary.json"])

@@ -7,7 +7,7 @@ from pipeline.corpora.common import PrepareOptions
 from pipeline.manifest import ManifestError
 from tests.conftest import shared_path
 
-TEXT_ONLY = PrepareOptions(require=("text",))
+TEXT_ONLY = PrepareOptions(modalities=("text",))
 HEADER = "dialogue_id,turn,utterance_id,speaker,text,label,split\n"
 GOOD = ("d1,0,d1_a,A,hello,neu,train\n"
         "d1,1,d1_b,B,hi,ang,train\n"
@@ -57,7 +57,7 @@ def test_missing_columns_and_bad_encoding(tmp_path):
     path.write_bytes((HEADER + GOOD).encode() + "d3,0,d3_a,A,caf\xe9,neu,test\n".encode("latin-1"))
     with pytest.raises(ManifestError, match=r"latin.csv: line 5: cannot decode byte b'\\xe9'.*prepare.encoding"):
         load_corpus("csv", path, TEXT_ONLY)
-    m, _ = load_corpus("csv", path, PrepareOptions(require=("text",), encoding="latin-1"))
+    m, _ = load_corpus("csv", path, PrepareOptions(modalities=("text",), encoding="latin-1"))
     assert "café" in set(m.table["text"])
     with pytest.raises(ManifestError, match="manifest CSV not found"):
         load_corpus("csv", tmp_path / "nope.csv")
@@ -69,14 +69,14 @@ def test_media_columns_and_missing_required_media(tmp_path, iemocap_demo):
             "d1,1,d1_b,B,hi,ang,train,clips/absent.wav,,\n"
             "d2,0,d2_a,A,bye,neu,test,,,\n")
     path = write(tmp_path, body, HEADER.strip() + ",audio_path,audio_start_s,audio_end_s\n")
-    m, log = load_corpus("csv", path, PrepareOptions(require=("text", "audio")))
+    m, log = load_corpus("csv", path, PrepareOptions(modalities=("text", "audio")))
     t = m.table.set_index("utterance_id")
     assert t.loc["d1_a", "audio_path"] == str(wav) and m.media_path(t.loc["d1_a", "audio_path"]) == wav
     assert (t.loc["d1_a", "audio_start_s"], t.loc["d1_a", "audio_end_s"]) == (0.5, 1.0)
     assert log.table().set_index("utterance_id")["detail"].to_dict() == {
         "d1_b": str(tmp_path / "clips" / "absent.wav"), "d2_a": "no path given"}
     with pytest.raises(ManifestError, match=r"2 utterance\(s\) lack media[\s\S]*d1_b \(train\): audio: missing file"):
-        load_corpus("csv", path, PrepareOptions(require=("text", "audio"), on_missing_media="fail"))
+        load_corpus("csv", path, PrepareOptions(modalities=("text", "audio"), on_missing_media="fail"))
     text_only, log = load_corpus("csv", path, TEXT_ONLY)
     assert not log.rows and text_only.table["audio_path"].tolist() == [str(wav), "", ""]
 

@@ -35,7 +35,7 @@ def test_transcript_and_evaluation_are_parsed_exactly(tmp_path):
     root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_M000", 10.5, 12.0, "ang"),
                                                        ("Ses01F_impro01_F000", 6.2901, 8.2357, "neu"),
                                                        ("Ses01F_impro01_F001", 13.0, 14.0, "xxx")]})
-    m, log = load_corpus("iemocap", root, PrepareOptions(require=("text",)), dev_dialogues=0)
+    m, log = load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
     t = m.table
     assert t["utterance_id"].tolist() == ["Ses01F_impro01_F000", "Ses01F_impro01_M000"]
     assert t["text"].tolist() == ["text of Ses01F_impro01_F000", "text of Ses01F_impro01_M000"]
@@ -47,7 +47,7 @@ def test_transcript_and_evaluation_are_parsed_exactly(tmp_path):
 def test_standard_dev_split_is_the_published_one(tmp_path):
     names = list(iemocap.STANDARD_DEV) + ["Ses01F_impro02", "Ses02M_impro03", "Ses05F_impro01"]
     root = _tiny_release(tmp_path, {n: [(f"{n}_F000", 1.0, 2.0, "neu")] for n in names})
-    m, _ = load_corpus("iemocap", root, PrepareOptions(require=("text",)), dev_split="standard")
+    m, _ = load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_split="standard")
     split = dict(zip(m.table["dialogue_id"], m.table["split"]))
     assert sorted(d for d, s in split.items() if s == "dev") == sorted(iemocap.STANDARD_DEV)
     assert split["Ses05F_impro01"] == "test" and split["Ses01F_impro02"] == "train"
@@ -61,7 +61,7 @@ def test_standard_dev_split_names_absent_dialogues(iemocap_demo):
 
 
 def test_random_dev_split_is_seeded(iemocap_demo):
-    options = PrepareOptions(require=("text",))
+    options = PrepareOptions(modalities=("text",))
     dev = [set(load_corpus("iemocap", iemocap_demo, options, dev_dialogues=3, seed=s)[0]
                .extra_meta["dev_dialogues"]) for s in (1, 1, 2)]
     assert dev[0] == dev[1] and dev[0] != dev[2] and len(dev[0]) == 3
@@ -91,8 +91,8 @@ def test_unreadable_encoding_names_file_and_line(tmp_path):
     path = root / "Session1" / "dialog" / "transcriptions" / "Ses01F_impro01.txt"
     path.write_bytes(b"header\nSes01F_impro01_F000 [001.0000-002.0000]: caf\xe9\n")
     with pytest.raises(ManifestError, match=r"Ses01F_impro01.txt: line 2: cannot decode byte b'\\xe9'"):
-        load_corpus("iemocap", root, PrepareOptions(require=("text",)), dev_dialogues=0)
-    m, _ = load_corpus("iemocap", root, PrepareOptions(require=("text",), encoding="latin-1"),
+        load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
+    m, _ = load_corpus("iemocap", root, PrepareOptions(modalities=("text",), encoding="latin-1"),
                        dev_dialogues=0)
     assert m.table["text"].tolist() == ["café"]
 
@@ -101,7 +101,7 @@ def test_empty_dialogue_file_is_an_error(tmp_path):
     root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_F000", 1.0, 2.0, "neu")]})
     (root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro02.txt").write_text("% header\n")
     with pytest.raises(ManifestError, match="Ses01F_impro02.txt: empty dialogue"):
-        load_corpus("iemocap", root, PrepareOptions(require=("text",)), dev_dialogues=0)
+        load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
 
 
 def test_bad_root_and_params_are_named(tmp_path):

@@ -39,7 +39,7 @@ def test_drop_and_fail_policies(meld_demo):
 
 
 def test_text_only_run_ignores_media(meld_demo):
-    m, log = load_corpus("meld", meld_demo, PrepareOptions(require=("text",)))
+    m, log = load_corpus("meld", meld_demo, PrepareOptions(modalities=("text",)))
     assert not log.rows  # media are not required: nothing to report ...
     assert (m.table["audio_path"] == "").sum() == 1  # ... but the missing clip has no path
 
@@ -60,19 +60,19 @@ def test_bad_csv_rows_are_named(meld_demo, tmp_path):
             table.loc[1, "EndTime"] = "soon"
         table.to_csv(root / name, index=False)
     with pytest.raises(ManifestError, match=r"dev_sent_emo.csv: 1 bad row\(s\):\n  line 3 \(Sr No. \d+\): not an hh:mm:ss,mmm timestamp: 'soon'"):
-        load_corpus("meld", root, PrepareOptions(require=("text",)))
+        load_corpus("meld", root, PrepareOptions(modalities=("text",)))
     (root / "dev_sent_emo.csv").write_text((meld_demo / "dev_sent_emo.csv").read_text())
     (root / "test_sent_emo.csv").write_bytes(b"Sr No.,Utterance\n1,caf\xe9\n")
     with pytest.raises(ManifestError, match=r"test_sent_emo.csv: line 2: cannot decode"):
-        load_corpus("meld", root, PrepareOptions(require=("text",), encoding="utf-8"))
+        load_corpus("meld", root, PrepareOptions(modalities=("text",), encoding="utf-8"))
     (root / "test_sent_emo.csv").write_text("Sr No.,Utterance\n1,hi\n")
     with pytest.raises(ManifestError, match="test_sent_emo.csv: missing required column.s. Speaker, Emotion"):
-        load_corpus("meld", root, PrepareOptions(require=("text",)))
+        load_corpus("meld", root, PrepareOptions(modalities=("text",)))
 
 
 def test_real_meld_csvs():
     root = shared_path("meld", "MELD.Raw")
-    m, log = load_corpus("meld", root, PrepareOptions(require=("text",)))
+    m, log = load_corpus("meld", root, PrepareOptions(modalities=("text",)))
     summary = m.table.groupby("split").agg(utts=("utterance_id", "size"), dias=("dialogue_id", "nunique"))
     assert summary.loc[["train", "dev", "test"]].values.tolist() == [[9989, 1038], [1109, 114], [2610, 280]]
     assert m.table["label"].value_counts().to_dict()["neutral"] == 4710 + 470 + 1256
@@ -85,4 +85,4 @@ def test_real_meld_csvs():
     assert m.table.groupby("dialogue_id")["speaker_idx"].min().eq(0).all()
     assert (m.table["audio_path"] == "").all()  # no media in this copy: text-only
     with pytest.raises(ManifestError, match="lack media for a required modality"):
-        load_corpus("meld", root, PrepareOptions(require=("text", "audio"), on_missing_media="fail"))
+        load_corpus("meld", root, PrepareOptions(modalities=("text", "audio"), on_missing_media="fail"))
