@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine (Python 3.11, no GPU, no system packages):
 #   make demo   - create .venv, install, run the DVC pipeline on the embedded demo corpus
 #   make test   - create .venv, install (with test extras), run the test suite
+#   make exps   - the experiments table: changed params and test/dev scores (dvc exp show, narrowed)
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test install clean
+.PHONY: demo test exps install clean
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -21,6 +22,9 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+exps: $(BIN)/.installed
+	$(BIN)/dvc exp show --only-changed --drop 'Created$$|model$$|.*/'
 
 clean:
 	rm -rf $(VENV) data/demo data/prepared/manifest.csv data/prepared/manifest.meta.json data/prepared/errors.csv

@@ -36,6 +36,7 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     from extractors import get_extractor, section_params
     from extractors.base import UtteranceFailure
     from extractors.runner import extract
+    from extractors.store import FeatureStore
     from pipeline import manifest
     from pipeline.params import load_section
 
@@ -48,7 +49,9 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     params = section_params(section)
     extractor = get_extractor(modality, section["name"], params)
     with tempfile.TemporaryDirectory() as out:
-        meta = extract(table, m.media_path, extractor, Path(out), params=params,
+        # A fresh store: nothing computed before may be reused, everything is measured.
+        meta = extract(table, m.media_path, extractor, Path(out) / "cache", params=params,
+                       store=FeatureStore(Path(out) / "store"),
                        chunk_size=int(section.get("chunk_size", 128)), progress=False,
                        max_failed_fraction=1.0)
     result = {"modality": modality, "extractor": section["name"], "scale": scale,

@@ -45,7 +45,10 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
             params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
             on_failure: str = "mask", max_failed_fraction: float = 0.1,
             progress: bool = True) -> dict:
-    """Features for every manifest row, from the store or computed; return the cache's meta."""
+    """Features for every manifest row, from the store or computed; return the cache's meta plus
+    this run's report (``reused``, ``computed``, ``timings``, ``store``), which is printed but not
+    written into the cache: the cache's content depends only on the inputs, so DVC sees an
+    unchanged output when the same features are assembled again."""
     if on_failure not in FAILURE_POLICIES:
         raise ValueError(f"extract.{extractor.modality}.on_failure={on_failure!r}: "
                          f"use one of {', '.join(FAILURE_POLICIES)}")
@@ -56,12 +59,12 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                         {"modality": extractor.modality, "extractor": extractor.name,
                          "params": params, "identity": identity})
     keys = input_keys(table, media_path, extractor, store, progress)
-    found = shelf.lookup(set(keys.values()))
+    found, found_stats = shelf.lookup(set(keys.values()))
     vectors = {uid: found[key] for uid, key in keys.items() if key in found}
+    counters = {uid: found_stats[key] for uid, key in keys.items() if key in found}
     lookup_s = time.perf_counter() - started
     todo = table[~table["utterance_id"].isin(vectors)]
     failures: dict[str, str] = {}
-    stats: dict[str, dict[str, int]] = {}    # counter -> utterance id -> value (non-zero only)
     timing = {"lookup_s": lookup_s, "load_s": 0.0, "model_s": 0.0}
     bar = tqdm(total=len(todo), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
                disable=not progress or todo.empty, mininterval=1.0)
@@ -69,24 +72,17 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
         chunk = todo.iloc[start:start + chunk_size]
         ids, feats = [], []
         for batch_ids, batch_feats, batch_failures in _batches(chunk, media_path, extractor, timing,
-                                                               stats):
+                                                               counters):
             ids += batch_ids
             feats += list(batch_feats)
             failures.update(batch_failures)
             bar.update(len(batch_ids) + len(batch_failures))
         if ids:
-            shelf.add([keys[u] for u in ids], np.stack(feats))
+            shelf.add([keys[u] for u in ids], np.stack(feats), [counters.get(u, {}) for u in ids])
             vectors.update(zip(ids, feats))
     bar.close()
     elapsed = time.perf_counter() - started
-    computed = len(todo)
-    meta = _report(table, vectors, failures, extractor, params, identity, on_failure,
-                   len(table) - computed,
-                   {**timing, "total_s": elapsed, "utt_per_s": computed / elapsed if elapsed else 0.0})
-    meta["store"] = {"root": str(store.root), "shelf": shelf.path.name}
-    # Counters cover the utterances computed in this run (reused ones were counted when computed).
-    meta["load_stats"] = {counter: {"total": sum(per.values()), "utterances": len(per),
-                                    "per_utterance": per} for counter, per in stats.items()}
+    meta = _report(table, vectors, failures, extractor, params, identity, on_failure, counters)
     ids = table["utterance_id"].tolist()
     error = None
     if meta["n_failed"] > max_failed_fraction * len(table):
@@ -100,11 +96,14 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                 {**meta, "identity_hash": extractor.identity_hash()}, complete=error is None)
     if error:
         raise ExtractionError(error)
-    return meta
+    return {**meta, "reused": len(table) - len(todo), "computed": len(todo),
+            "timings": {**timing, "total_s": elapsed,
+                        "utt_per_s": len(todo) / elapsed if elapsed and len(todo) else 0.0},
+            "store": {"root": str(store.root), "shelf": shelf.path.name}}
 
 
 def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict,
-             stats: dict[str, dict[str, int]]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+             counters: dict[str, dict[str, int]]) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (ids, features, failures) per batch; loading batch i+1 overlaps the model on batch i."""
     rows = sorted((r for _, r in chunk.iterrows()), key=extractor.order_key)  # stable
     batches = [rows[i:i + extractor.batch_size] for i in range(0, len(rows), extractor.batch_size)]
@@ -121,9 +120,7 @@ def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
                 continue
             inputs.append(loaded)
             ids.append(uid)
-            for counter, value in extractor.load_stats(loaded).items():
-                if value:
-                    stats.setdefault(counter, {})[uid] = value
+            counters[uid] = {c: v for c, v in extractor.load_stats(loaded).items() if v}
         return ids, inputs, failed, time.perf_counter() - t0
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -140,9 +137,10 @@ def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
 
 
 def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[str, str],
-            extractor: Extractor, params: dict, identity: dict, on_failure: str, reused: int,
-            timings: dict) -> dict:
-    """Counts, failures, non-finite rows (masked and listed) and constant dimensions."""
+            extractor: Extractor, params: dict, identity: dict, on_failure: str,
+            counters: dict[str, dict[str, int]]) -> dict:
+    """Counts, failures, non-finite rows (masked and listed), constant dimensions and the load
+    counters (non-zero ones, per utterance with features)."""
     ids = table["utterance_id"].tolist()
     clean = {}
     for uid in ids:
@@ -153,14 +151,18 @@ def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[
                 failures[uid] = "non-finite feature values"
     ok = np.stack([clean[u] for u in ids if u in clean]) if clean else np.zeros((0, extractor.dim))
     constant = np.flatnonzero(ok.std(axis=0) == 0).tolist() if len(ok) > 1 else []
+    per_counter: dict[str, dict[str, int]] = {}
+    for uid in ids:
+        for counter, value in counters.get(uid, {}).items() if uid in clean else ():
+            per_counter.setdefault(counter, {})[uid] = value
     return {
         "_clean_vectors": clean,
         "modality": extractor.modality, "extractor": extractor.name, "params": params,
         "identity": identity, "on_failure": on_failure,
         "n_utterances": len(ids), "n_ok": len(clean), "n_failed": len(ids) - len(clean),
-        "reused": reused,
         "failures": [{"utterance_id": u, "reason": failures.get(u, "not extracted")}
                      for u in ids if u not in clean],
         "constant_dims": {"count": len(constant), "first": constant[:50]},
-        "timings": timings,
+        "load_stats": {counter: {"total": sum(per.values()), "utterances": len(per), "per_utterance": per}
+                       for counter, per in sorted(per_counter.items())},
     }

@@ -12,8 +12,9 @@ Layout under the root (:func:`default_root`: ``$AMBDSGDN_FEATURE_STORE``, else
 
 - ``<modality>/<extractor>-<identity hash>/identity.json``  what the shelf holds (name, params,
   identity, dim), written once
-- ``<modality>/<extractor>-<identity hash>/<unique>.npz``    ``keys`` (input fingerprints) and
-  ``features`` (float32, one row per key), each written atomically (tmp + rename) as extraction
+- ``<modality>/<extractor>-<identity hash>/<unique>.npz``    ``keys`` (input fingerprints),
+  ``features`` (float32, one row per key) and ``stats`` (per key, the extractor's load counters as
+  JSON, e.g. face-detection fallbacks), each written atomically (tmp + rename) as extraction
   proceeds: a killed run loses at most the chunk in flight, and a rerun continues from the rest
 - ``digests.sqlite``  content digests of media files, memoized by (path, size, mtime, inode), so a
   file is read once per change, and a restored or copied file (new mtime) is matched by content
@@ -57,9 +58,10 @@ class Shelf:
     def chunks(self) -> list[Path]:
         return sorted(self.path.glob("*.npz"))
 
-    def lookup(self, wanted: set[str]) -> dict[str, np.ndarray]:
-        """key -> vector for every key of ``wanted`` found on the shelf."""
+    def lookup(self, wanted: set[str]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        """(key -> vector, key -> load counters) for every key of ``wanted`` on the shelf."""
         found: dict[str, np.ndarray] = {}
+        stats: dict[str, dict] = {}
         for path in self.chunks():
             if len(found) == len(wanted):
                 break
@@ -70,23 +72,29 @@ class Shelf:
                     if not rows:
                         continue
                     features = chunk["features"]
+                    counters = (chunk["stats"].tolist() if "stats" in chunk.files
+                                else ["{}"] * len(keys))
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                 log.warning("feature store: skipping unreadable chunk %s (%s)", path, exc)
                 continue
-            if features.shape != (len(keys), self.dim):
+            if features.shape != (len(keys), self.dim) or len(counters) != len(keys):
                 log.warning("feature store: skipping chunk %s: shape %s, expected (%d, %d)",
                             path, features.shape, len(keys), self.dim)
                 continue
-            found.update((keys[i], np.array(features[i])) for i in rows)
-        return found
+            for i in rows:
+                found[keys[i]] = np.array(features[i])
+                stats[keys[i]] = json.loads(counters[i])
+        return found, stats
 
-    def add(self, keys: list[str], features: np.ndarray) -> Path:
+    def add(self, keys: list[str], features: np.ndarray, stats: list[dict] | None = None) -> Path:
         """File one chunk atomically under a name no concurrent writer can take."""
         features = np.asarray(features, np.float32).reshape(len(keys), self.dim)
+        counters = [json.dumps(s or {}, sort_keys=True) for s in (stats or [{}] * len(keys))]
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}.npz"
         tmp = self.path / f".{name}.tmp"
         with open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.array(keys, dtype=str), features=features)
+            np.savez(fh, keys=np.array(keys, dtype=str), features=features,
+                     stats=np.array(counters, dtype=str))
         os.replace(tmp, self.path / name)
         return self.path / name
 
@@ -170,3 +178,24 @@ class FeatureStore:
                             self.root / DIGESTS, exc)
                 self._db, self._db_failed = None, True
         return self._db
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m extractors.store [--root DIR]``: one line per shelf (what it holds, its size)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="List the feature store's shelves.")
+    parser.add_argument("--root", type=Path, default=None, help=f"default: ${STORE_ENV} or "
+                        "~/.cache/ambdsgdn-erc/features")
+    store = FeatureStore(parser.parse_args(argv).root)
+    shelves = store.shelves()
+    print(f"feature store {store.root}: {len(shelves)} shelves")
+    for path, info in shelves:
+        vectors, nbytes = Shelf(path, int(info.get("dim", 0))).size()
+        print(f"  {path.parent.name}/{path.name}: {vectors} vectors, {nbytes / 2**20:.1f} MB, "
+              f"dim {info.get('dim')}, params {json.dumps(info.get('params', {}), sort_keys=True)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,7 +30,6 @@ from pipeline.metrics import details_path, format_stat, seed_stat, write_metrics
 from pipeline.params import add_params_arguments, load_params
 from pipeline.train import load_inputs
 
-
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
                   "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
 
@@ -62,11 +61,11 @@ def evaluate_checkpoint(path: Path, m, matrices, present, device: str = "cpu") -
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
         name: str = "ambdsgdn") -> dict:
+    device = str(pick_device(params.get("device", "auto")))   # before reading anything
     m, matrices, present, _ = load_inputs(params, manifest_dir, features_dir)
     paths = sorted((models_dir / "checkpoints").glob("seed_*.pt"))
     if not paths:
         raise ValueError(f"{models_dir}/checkpoints: no seed_*.pt (run the train stage)")
-    device = str(pick_device(params.get("device", "auto")))
     runs = [evaluate_checkpoint(p, m, matrices, present, device) for p in paths]
     reference, epoch_s, curves_by_seed = [], [], {}
     for p, run_ in zip(paths, runs):

@@ -22,6 +22,7 @@ from pathlib import Path
 from extractors import get_extractor, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
+from extractors.device import pick_device
 from extractors.runner import ExtractionError, extract
 from extractors.store import FeatureStore
 from pipeline import manifest
@@ -52,6 +53,7 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
         print(f"extract {modality}: not in modalities {list(modalities)}: nothing to do -> {out_dir}")
         return {"modality": modality, "unused": True}
     section = validate_section(schema()["extract"].children[modality], section, f"extract.{modality}")
+    pick_device(device)   # fails at once where the device is not there, before reading anything
     config = ExtractSection(**{f.name: section[f.name] for f in fields(ExtractSection)})
     if not config.name:
         raise ExtractorError(f"params: extract.{modality}.name is required")
@@ -65,7 +67,7 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     t = meta["timings"]
     print(f"extract {modality}: {config.name} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
           f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} from the "
-          f"store ({store.root}), {meta['n_utterances'] - meta['reused']} computed at "
+          f"store ({store.root}), {meta['computed']} computed at "
           f"{t['utt_per_s']:.1f} utt/s (lookup {t['lookup_s']:.1f} s, load {t['load_s']:.1f} s, "
           f"model {t['model_s']:.1f} s, total {t['total_s']:.1f} s), "
           f"{meta['constant_dims']['count']} constant dims"

@@ -2,7 +2,8 @@
 
     python -m pipeline.prepare [--params params.yaml] [--set key=value ...] [--out data/prepared]
 
-Reads the ``prepare`` section of params.yaml: ``corpus`` (iemocap | meld | csv), ``root``,
+Reads the ``prepare`` section of params.yaml: ``corpus`` (auto | iemocap | meld | csv; auto tells
+them apart by the layout of ``root``), ``root``,
 ``on_missing_media``, ``probe_media``, ``encoding`` and the adapter's own section (``prepare.iemocap``,
 ``prepare.meld`` or ``prepare.csv``), and the run's ``modalities`` (whose text/media are checked).
 """
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import manifest
-from pipeline.corpora import load_corpus
+from pipeline.corpora import detect_corpus, load_corpus
 from pipeline.corpora.common import PrepareOptions
 from pipeline.manifest import MODALITIES
 from pipeline.params import add_params_arguments, load_params
@@ -34,6 +35,9 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
         if not params.get(key):
             raise manifest.ManifestError(f"params: prepare.{key} is required")
     corpus = params["corpus"]
+    if corpus == "auto":
+        corpus = detect_corpus(params["root"])
+        print(f"prepare.corpus=auto: {params['root']} is read as a {corpus} corpus")
     adapter_params = params.get(corpus) or {}   # the adapter's own section (defaults filled in)
     result, log = load_corpus(corpus, params["root"], options, **adapter_params)
     summary = manifest.write(result, log.table(), out_dir)

@@ -2,9 +2,10 @@
 
     python -m pipeline.report METRICS.json [...] --out results.md [--title TEXT] [--command TEXT]
 
-One row per metrics file (its stem names the row; the numbers are read from its ``.details.json``): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over
-seeds, macro F1, per-class F1, the selected epochs (or C for the logistic regression), seconds per
-epoch and the number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
+One row per metrics file (its stem names the row; the numbers are read from its
+``.details.json``): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
+per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
+number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
 """
 from __future__ import annotations
 

@@ -187,6 +187,14 @@ def check_modalities(value: list[str]) -> None:
         raise ParamsError(f"modalities: {what} in {value} (expected some of {', '.join(MODALITIES)})")
 
 
+def check_device(value: str) -> None:
+    """auto | cpu | cuda | cuda:<n> (whether CUDA is there is checked where the device is used)."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise ParamsError(f"device: {value!r} is not a device (auto, cpu, cuda, cuda:1)")
+
+
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
     from model.ambdsgdn import ModelConfig
@@ -205,7 +213,7 @@ def schema() -> dict[str, Section]:
             "meld": from_dataclass(MeldDemo)}),
         "prepare": moved(from_dataclass(PrepareOptions, exclude=("modalities",), extra={
             # corpus and root: checked by the stage
-            "corpus": (str | None, None), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
+            "corpus": (str, "auto"), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
             children=adapters), require=MODALITIES_MOVED),
         "extract": Section({m: dict for m in MODALITIES},
                            children={m: extract_section(m) for m in MODALITIES}),
@@ -233,6 +241,7 @@ def validate(params: Mapping[str, Any], source: str = "params") -> dict:
             if not _fits(value, hint):
                 raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
         check_modalities(out["modalities"])
+        check_device(out["device"])
         out.update({name: validate_section(sections[name], value, name)
                     for name, value in params.items() if name in sections})
     except ParamsError as exc:

@@ -20,6 +20,7 @@ import torch
 
 from extractors import section_params
 from extractors.cache import CacheError, read_features
+from extractors.device import pick_device
 from model.ambdsgdn import MODALITIES, ModelConfig
 from model.data import dialogues
 from model.training import TrainConfig, train_one
@@ -56,6 +57,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
     config = TrainConfig(**train_params, device=params["device"])
+    pick_device(config.device)   # fails at once where the device is not there
     m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
     model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in matrices.items()},
                                num_classes=len(m.labels), **model_params)

@@ -20,6 +20,24 @@ ADAPTERS: dict[str, Callable[..., tuple[Manifest, ErrorLog]]] = {
 }
 
 
+def detect_corpus(root: str | Path) -> str:
+    """The adapter for ``root`` (``prepare.corpus: auto``): a ``.csv`` file -> csv, a folder with
+    MELD's ``*_sent_emo.csv`` -> meld, a folder with IEMOCAP's ``Session<n>/`` -> iemocap."""
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return "csv"
+    if root.is_dir():
+        if any((root / name).is_file() for name in meld.CSV_FILES.values()):
+            return "meld"
+        if any(p.is_dir() and p.name[len("Session"):].isdigit() for p in root.glob("Session*")):
+            return "iemocap"
+    what = ("does not exist" if not root.exists() else
+            "is neither a .csv file, a MELD.Raw folder (train_sent_emo.csv, ...) nor an IEMOCAP "
+            "release folder (Session1/ ...)")
+    raise ManifestError(f"prepare.corpus=auto: {root} {what}; check prepare.root, or name the "
+                        f"adapter: prepare.corpus: {' | '.join(ADAPTERS)}")
+
+
 def load_corpus(corpus: str, root: str | Path, options: PrepareOptions | None = None,
                 **params) -> tuple[Manifest, ErrorLog]:
     """Read ``root`` with the adapter named ``corpus``; ``params`` are that adapter's own."""

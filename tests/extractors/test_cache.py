@@ -1,4 +1,5 @@
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def run(table, out, **kw):
                    progress=False, **kw)
 
 
-def test_reuse_switch_back_and_invalidation(table, tmp_path):
+def test_reuse_switch_back_and_invalidation(table, tmp_path, capsys):
     out = tmp_path / "features"
     Fake.calls = []
     meta = run(table, out)
@@ -87,6 +88,11 @@ def test_reuse_switch_back_and_invalidation(table, tmp_path):
                                   f.matrix)
     shelves = {info["params"]["scale"]: info["dim"] for _, info in FeatureStore(f"{out}.store").shelves()}
     assert shelves == {1.0: 3, 2.0: 3}
+    from extractors.store import main
+
+    assert main(["--root", f"{out}.store"]) == 0
+    listing = capsys.readouterr().out
+    assert "2 shelves" in listing and "audio/fake-" in listing and "15 vectors" in listing
 
 
 def test_a_vector_is_filed_under_its_input_not_its_utterance_id(tmp_path, iemocap_manifest, monkeypatch):
@@ -197,13 +203,18 @@ def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["reused"] >= 4 * survived and meta["n_ok"] == len(iemocap_manifest.table)
+    reused = int(re.search(r"(\d+) from the store", resumed.stdout).group(1))
+    assert reused >= 4 * survived and meta["n_ok"] == len(iemocap_manifest.table)
     clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean"), "--store", str(tmp_path / "fresh")],
                            cwd=REPO, capture_output=True)
     assert clean.returncode == 0
     ids = iemocap_manifest.table["utterance_id"].tolist()
     np.testing.assert_array_equal(read_features(out, ids).matrix,
                                   read_features(tmp_path / "clean", ids).matrix)
+    # The cache records nothing about how it was assembled (no timings, no store counts): the same
+    # features give byte-identical files, so DVC does not re-run what consumes them.
+    for name in ("meta.json", "features.npy", "mask.npy", "ids.txt", "keys.txt"):
+        assert (out / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
 
 
 def test_batches_follow_the_extractors_order_key(table, tmp_path):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import demo, extract, prepare, train
+from pipeline import demo, evaluate, extract, prepare, train
 from pipeline.params import load_params, load_section, set_dotted
 from pipeline.schema import ParamsError, validate
 
@@ -63,6 +63,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
     ("modalities=[]", "modalities: empty"),
     ("modalities=text", "modalities: expected a list of str, got 'text'"),
     ("device=1", "device: expected str, got 1"),
+    ("device=gpu", "device: 'gpu' is not a device \\(auto, cpu, cuda, cuda:1\\)"),
     ("model.modalities=[text]", "model.modalities: unknown key \\(the run's modalities are one top-level list"),
     ("prepare.require=[text]", "prepare.require: unknown key \\(the run's modalities are one top-level list"),
     ("train.device=cpu", "train.device: unknown key \\(the device is one top-level switch for extract, train and evaluate"),
@@ -131,3 +132,15 @@ def test_top_level_choices_have_defaults_everywhere(tmp_path):
     assert load_params(path)["modalities"] == ["text", "audio", "visual"]
     assert load_params(path)["device"] == "auto"
     assert load_params(path, ["modalities=[text]", "device=cpu"])["modalities"] == ["text"]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present here")
+@pytest.mark.parametrize("cli, args", [(extract.main, ["text"]), (train.main, []), (evaluate.main, [])])
+def test_one_device_switch_reaches_every_stage(cli, args, tmp_path, capsys, monkeypatch):
+    """`device: cuda` without CUDA stops extract, train and evaluate alike, before they read data
+    (the manifest given here does not even exist)."""
+    monkeypatch.chdir(REPO)
+    assert cli(args + ["--set", "device=cuda", "--manifest", str(tmp_path / "absent"),
+                       "--out", str(tmp_path / "out")]) == 1
+    assert "device='cuda': no CUDA device here (use auto or cpu)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
