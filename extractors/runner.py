@@ -64,22 +64,31 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
     counters = {uid: found_stats[key] for uid, key in keys.items() if key in found}
     lookup_s = time.perf_counter() - started
     todo = table[~table["utterance_id"].isin(vectors)]
+    # One computation per distinct input (e.g. a transcript said many times): every utterance with
+    # that input gets the same vector, bit for bit, whether it was computed now or taken from the store.
+    sharing: dict[str, list[str]] = {}
+    for uid in todo["utterance_id"]:
+        sharing.setdefault(keys[uid], []).append(uid)
+    distinct = todo[todo["utterance_id"].isin([uids[0] for uids in sharing.values()])]
     failures: dict[str, str] = {}
     timing = {"lookup_s": lookup_s, "load_s": 0.0, "model_s": 0.0}
-    bar = tqdm(total=len(todo), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
-               disable=not progress or todo.empty, mininterval=1.0)
-    for start in range(0, len(todo), chunk_size):
-        chunk = todo.iloc[start:start + chunk_size]
+    bar = tqdm(total=len(distinct), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
+               disable=not progress or distinct.empty, mininterval=1.0)
+    for start in range(0, len(distinct), chunk_size):
+        chunk = distinct.iloc[start:start + chunk_size]
         ids, feats = [], []
         for batch_ids, batch_feats, batch_failures in _batches(chunk, media_path, extractor, timing,
                                                                counters):
             ids += batch_ids
             feats += list(batch_feats)
-            failures.update(batch_failures)
+            for uid, reason in batch_failures.items():
+                failures.update((other, reason) for other in sharing[keys[uid]])
             bar.update(len(batch_ids) + len(batch_failures))
         if ids:
             shelf.add([keys[u] for u in ids], np.stack(feats), [counters.get(u, {}) for u in ids])
-            vectors.update(zip(ids, feats))
+            for uid, feat in zip(ids, feats):
+                for other in sharing[keys[uid]]:
+                    vectors[other], counters[other] = feat, counters.get(uid, {})
     bar.close()
     elapsed = time.perf_counter() - started
     meta = _report(table, vectors, failures, extractor, params, identity, on_failure, counters)
@@ -96,9 +105,9 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                 {**meta, "identity_hash": extractor.identity_hash()}, complete=error is None)
     if error:
         raise ExtractionError(error)
-    return {**meta, "reused": len(table) - len(todo), "computed": len(todo),
+    return {**meta, "reused": len(table) - len(todo), "computed": len(distinct),
             "timings": {**timing, "total_s": elapsed,
-                        "utt_per_s": len(todo) / elapsed if elapsed and len(todo) else 0.0},
+                        "utt_per_s": len(distinct) / elapsed if elapsed and len(distinct) else 0.0},
             "store": {"root": str(store.root), "shelf": shelf.path.name}}
 
 

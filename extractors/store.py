@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -90,7 +91,9 @@ class Shelf:
         """File one chunk atomically under a name no concurrent writer can take."""
         features = np.asarray(features, np.float32).reshape(len(keys), self.dim)
         counters = [json.dumps(s or {}, sort_keys=True) for s in (stats or [{}] * len(keys))]
-        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}.npz"
+        # Sorted names follow creation time: where two runs filed the same key concurrently, every
+        # later lookup takes the first one, so a key always maps to one vector.
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         tmp = self.path / f".{name}.tmp"
         with open(tmp, "wb") as fh:
             np.savez(fh, keys=np.array(keys, dtype=str), features=features,

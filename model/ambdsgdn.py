@@ -53,7 +53,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         unknown = [m for m in self.input_dims if m not in MODALITIES]
         if unknown or not self.input_dims:
-            raise ValueError(f"model.modalities: unknown or empty {unknown or list(self.input_dims)} "
+            raise ValueError(f"modalities: unknown or empty {unknown or list(self.input_dims)} "
                              f"(expected a subset of {', '.join(MODALITIES)})")
         if self.graph not in GRAPHS:
             raise ValueError(f"model.graph={self.graph!r}: use one of {', '.join(GRAPHS)}")

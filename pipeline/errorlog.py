@@ -15,7 +15,7 @@ from pipeline.manifest import ManifestError, list_problems
 ERROR_COLUMNS = ["split", "dialogue_id", "utterance_id", "modality", "problem", "detail", "action"]
 
 # What to do with an utterance whose media (or text) is missing/unreadable for a modality
-# the run requires (``prepare.require``):
+# of the run (the top-level ``modalities``):
 #   keep - keep the utterance, blank the path; extractors give it a zero vector + mask
 #   drop - remove the utterance from its dialogue and renumber the turns
 #   fail - stop with an error listing every such utterance

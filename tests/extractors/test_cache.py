@@ -237,3 +237,28 @@ def test_editing_the_extractor_code_invalidates_its_results(table, tmp_path, mon
     monkeypatch.setattr(Fake, "code_digest", lambda self: "edited")
     meta = run(table, tmp_path / "features")
     assert meta["reused"] == 0 and len(Fake.calls) == 15 and meta["identity"]["code_sha256"] == "edited"
+
+
+def test_one_computation_per_distinct_input(table, tmp_path):
+    """Utterances with the same input share one vector, bit for bit (computed once, or taken from
+    the store), so a run on an empty store and a run served by the store give the same cache."""
+    class ByText(Fake):
+        def input_key(self, row, media_path, digest):
+            return row["text"]
+
+    same = table.assign(text=[f"t{i % 4}" for i in range(len(table))])   # 4 distinct inputs
+    Fake.calls, Fake.fail = [], {"d0_u1"}                                # d0_u1 reads "t1"
+    try:
+        e = ByText()
+        meta = extract(same, lambda p: None, e, tmp_path / "a", params={}, store=FeatureStore(tmp_path / "s"),
+                       progress=False, max_failed_fraction=1.0)
+    finally:
+        Fake.fail = set()
+    assert len(Fake.calls) == 3 and meta["computed"] == 4   # t1's one load failed, so 3 forwards
+    f = read_features(tmp_path / "a", same["utterance_id"].tolist())
+    groups = same.groupby("text").indices
+    for text, rows in groups.items():
+        assert (f.matrix[rows] == f.matrix[rows[0]]).all()
+    assert not f.mask[groups["t1"]].any() and f.mask[groups["t0"]].all()
+    reasons = {x["utterance_id"]: x["reason"] for x in f.meta["failures"]}
+    assert set(reasons) == {same["utterance_id"][i] for i in groups["t1"]}
