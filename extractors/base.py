@@ -76,14 +76,18 @@ class Extractor(ABC):
         """Per-utterance counters worth reporting (e.g. face-detection fallbacks); none by default."""
         return {}
 
-    def implementation_files(self) -> list[Path]:
+    @classmethod
+    def implementation_files(cls) -> list[Path]:
         """Source files whose code shapes this extractor's output (hashed into the identity)."""
         here = Path(__file__).parent
-        return [Path(inspect.getsourcefile(type(self))), here / "base.py", here / "media_io.py"]
+        return [Path(inspect.getsourcefile(cls)), here / "base.py", here / "media_io.py"]
 
-    def code_digest(self) -> str:
+    @classmethod
+    def code_digest(cls) -> str:
+        """sha256 (16 hex) of :meth:`implementation_files`: known without loading any model, so a
+        reader can refuse a cache built by other code."""
         digest = hashlib.sha256()
-        for path in self.implementation_files():
+        for path in cls.implementation_files():
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
 

@@ -97,11 +97,12 @@ class Features:
 
 
 def read_features(out_dir: Path | str, manifest_ids: list[str], name: str | None = None,
-                  params: dict | None = None) -> Features:
+                  params: dict | None = None, code_sha256: str | None = None) -> Features:
     """Load a complete cache, refusing one that is incomplete, stale or mismatched.
 
-    ``name``/``params``: the extractor the caller asks for (e.g. from params.yaml); a cache built
-    by another extractor or other params is refused. Rows must match ``manifest_ids`` exactly.
+    ``name``/``params``/``code_sha256``: the extractor the caller asks for (e.g. from params.yaml,
+    and the digest of its code today); a cache built by another extractor, other params or other
+    extractor code is refused. Rows must match ``manifest_ids`` exactly.
     """
     out_dir = Path(out_dir)
     meta = _read_meta(out_dir)
@@ -125,6 +126,10 @@ def read_features(out_dir: Path | str, manifest_ids: list[str], name: str | None
                          if params.get(k) != meta.get("params", {}).get(k))
         raise CacheError(f"{where}: stale: built with other extractor params "
                          f"({', '.join(changed)}); rerun the extract stage")
+    built_by = meta.get("identity", {}).get("code_sha256")
+    if code_sha256 is not None and built_by != code_sha256:
+        raise CacheError(f"{where}: stale: built by other extractor code (code_sha256 {built_by}, "
+                         f"the code now: {code_sha256}); rerun the extract stage")
     ids = (out_dir / IDS).read_text(encoding="utf-8").splitlines()
     if ids != list(manifest_ids):
         extra, missing = len(set(ids) - set(manifest_ids)), len(set(manifest_ids) - set(ids))

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors.cache import CacheError
 from model.context_free import fit_logistic_regression
 from pipeline import manifest
+from pipeline.cli import stage_main
 from pipeline.evaluate import report
 from pipeline.metrics import details_path, seed_stat, write_metrics
-from pipeline.params import add_params_arguments, load_params
+from pipeline.params import load_params
 from pipeline.train import load_inputs
 
 
@@ -78,21 +78,18 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_params_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--out", type=Path, default=Path("metrics"))
     parser.add_argument("--name", default=None, help="file stem (default: <corpus>_logreg)")
-    args = parser.parse_args(argv)
-    try:
-        run(load_params(args.params, args.overrides), args.manifest, args.features, args.out, args.name)
-    except (ValueError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
-        print(f"baseline: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+
+def run_cli(args: argparse.Namespace) -> None:
+    run(load_params(args.params, args.overrides), args.manifest, args.features, args.out, args.name)
+
+
+main = stage_main("baseline", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,29 +12,27 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.cli import stage_main
 from pipeline.democorpus import generate
-from pipeline.params import add_params_arguments, load_section
+from pipeline.params import load_section
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_params_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/demo"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_section("demo", args.params, args.overrides)
-        started = time.perf_counter()
-        root = generate(params["layout"], args.out, params["seed"], params["story"], params["iemocap"],
-                        params["meld"], log=lambda line: print(line, flush=True))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return 1
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    params = load_section("demo", args.params, args.overrides)
+    started = time.perf_counter()
+    root = generate(params["layout"], args.out, params["seed"], params["story"], params["iemocap"],
+                    params["meld"], log=lambda line: print(line, flush=True))
     files = [p for p in root.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files) / 1e6
     print(f"demo corpus ({params['layout']} layout) -> {root}: {len(files)} files, "
           f"{size:.1f} MB in {time.perf_counter() - started:.1f} s")
-    return 0
 
+
+main = stage_main("demo", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

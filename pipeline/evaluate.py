@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from extractors.cache import CacheError
 from extractors.device import pick_device
 from model.data import dialogues
 from model.training import load_model, predict, scores
 from pipeline import manifest
+from pipeline.cli import stage_main
 from pipeline.metrics import details_path, format_stat, seed_stat, write_metrics
-from pipeline.params import add_params_arguments, load_params
+from pipeline.params import load_params
 from pipeline.train import load_inputs
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
@@ -164,23 +164,20 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_params_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--models", type=Path, default=Path("data/model"))
     parser.add_argument("--out", type=Path, default=Path("metrics"))
     parser.add_argument("--name", default="ambdsgdn", help="file stem (default: ambdsgdn)")
-    args = parser.parse_args(argv)
-    try:
-        run(load_params(args.params, args.overrides), args.manifest, args.features, args.models,
-            args.out, args.name)
-    except (ValueError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+
+def run_cli(args: argparse.Namespace) -> None:
+    run(load_params(args.params, args.overrides), args.manifest, args.features, args.models,
+        args.out, args.name)
+
+
+main = stage_main("evaluate", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,11 +23,12 @@ from extractors import get_extractor, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
 from extractors.device import pick_device
-from extractors.runner import ExtractionError, extract
+from extractors.runner import extract
 from extractors.store import FeatureStore
 from pipeline import manifest
+from pipeline.cli import stage_main
 from pipeline.manifest import MODALITIES
-from pipeline.params import add_params_arguments, load_params
+from pipeline.params import load_params
 
 
 @dataclass(frozen=True)
@@ -76,28 +77,24 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     return meta
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("modality", choices=MODALITIES)
-    add_params_arguments(parser)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--store", type=Path, default=None,
                         help="feature store root (default: $AMBDSGDN_FEATURE_STORE or "
                              "~/.cache/ambdsgdn-erc/features)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        params = load_params(args.params, args.overrides)
-        run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
-            args.out or Path("data/features") / args.modality, modalities=params["modalities"],
-            device=params["device"], store=FeatureStore(args.store))
-    except (ExtractorError, ExtractionError, manifest.ManifestError, KeyError, ValueError,
-            FileNotFoundError) as exc:
-        print(f"extract {args.modality}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+
+def run_cli(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_params(args.params, args.overrides)
+    run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
+        args.out or Path("data/features") / args.modality, modalities=params["modalities"],
+        device=params["device"], store=FeatureStore(args.store))
+
+
+main = stage_main(lambda args: f"extract@{args.modality}", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

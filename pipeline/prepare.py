@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import manifest
+from pipeline.cli import stage_main
 from pipeline.corpora import detect_corpus, load_corpus
 from pipeline.corpora.common import PrepareOptions
 from pipeline.manifest import MODALITIES
-from pipeline.params import add_params_arguments, load_params
+from pipeline.params import load_params
 
 
 def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> dict:
@@ -53,19 +54,16 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_params_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params, args.overrides)
-        run(params.get("prepare") or {}, args.out, params["modalities"])
-    except (manifest.ManifestError, KeyError, FileNotFoundError, ValueError) as exc:
-        print(f"prepare: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+
+def run_cli(args: argparse.Namespace) -> None:
+    params = load_params(args.params, args.overrides)
+    run(params.get("prepare") or {}, args.out, params["modalities"])
+
+
+main = stage_main("prepare", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

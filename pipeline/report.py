@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.cli import stage_main
 from pipeline.metrics import details_path
 
 
@@ -62,23 +63,21 @@ def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("metrics", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--title", default="")
     parser.add_argument("--command", default="")
-    args = parser.parse_args(argv)
-    try:
-        text = table(args.metrics, args.title, args.command)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"report: error: {exc}", file=sys.stderr)
-        return 1
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    text = table(args.metrics, args.title, args.command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text, end="")
-    return 0
 
+
+main = stage_main("report", __doc__, add_arguments, run_cli, params=False)
 
 if __name__ == "__main__":
     sys.exit(main())

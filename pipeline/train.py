@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from extractors import section_params
-from extractors.cache import CacheError, read_features
+from extractors import extractor_class, section_params
+from extractors.cache import read_features
 from extractors.device import pick_device
 from model.ambdsgdn import MODALITIES, ModelConfig
 from model.data import dialogues
 from model.training import TrainConfig, train_one
 from pipeline import manifest
-from pipeline.params import add_params_arguments, load_params
+from pipeline.cli import stage_main
+from pipeline.params import load_params
 from pipeline.schema import validate
 
 
@@ -36,7 +37,9 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path):
     matrices, present, metas = {}, {}, {}
     for modality in validate({"modalities": params.get("modalities", list(MODALITIES))})["modalities"]:
         section = params.get("extract", {}).get(modality) or {}
-        cache = read_features(features_dir / modality, ids, section.get("name"), section_params(section))
+        name = section.get("name")
+        code = extractor_class(name).code_digest() if name else None
+        cache = read_features(features_dir / modality, ids, name, section_params(section), code)
         matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
     return m, matrices, present, metas
 
@@ -100,20 +103,17 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
     return summaries
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_params_arguments(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--out", type=Path, default=Path("data/model"))
-    args = parser.parse_args(argv)
-    try:
-        run(load_params(args.params, args.overrides), args.manifest, args.features, args.out)
-    except (ValueError, TypeError, CacheError, manifest.ManifestError, FileNotFoundError) as exc:
-        print(f"train: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+
+def run_cli(args: argparse.Namespace) -> None:
+    run(load_params(args.params, args.overrides), args.manifest, args.features, args.out)
+
+
+main = stage_main("train", __doc__, add_arguments, run_cli)
 
 if __name__ == "__main__":
     sys.exit(main())

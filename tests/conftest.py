@@ -90,3 +90,27 @@ def feature_store(tmp_path_factory) -> Path:
         os.environ.pop(STORE_ENV, None)
     else:
         os.environ[STORE_ENV] = previous
+
+
+def untracked_imports(project: Path, code_root: Path, traces: Path) -> dict[str, list[str]]:
+    """Stage of ``project``'s dvc.lock -> the project files it imported (``AMBDSGDN_TRACE_IMPORTS``
+    written to ``traces`` by :mod:`pipeline.cli`) that none of its deps covers. Empty = no drift."""
+    import re
+
+    import yaml
+
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    missing = {}
+    for stage, entry in lock["stages"].items():
+        found = re.search(r"python -m pipeline\.(\w+)(?: (text|audio|visual)\b)?", entry["cmd"])
+        assert found, f"{stage}: not a pipeline CLI: {entry['cmd']}"
+        name = f"extract@{found.group(2)}" if found.group(1) == "extract" else found.group(1)
+        trace = traces / f"{name}.txt"
+        assert trace.is_file(), f"{stage}: no import trace {trace} (did the stage run?)"
+        deps = [(project / d["path"]).resolve() for d in entry.get("deps", [])]
+        imported = [(code_root / f).resolve() for f in trace.read_text().split()]
+        uncovered = [str(f.relative_to(code_root.resolve())) for f in imported
+                     if not any(f == d or f.is_relative_to(d) for d in deps)]
+        if uncovered:
+            missing[stage] = uncovered
+    return missing

@@ -59,7 +59,8 @@ class TransformersText(Extractor):
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def implementation_files(self) -> list[Path]:
+    @classmethod
+    def implementation_files(cls) -> list[Path]:
         return [*super().implementation_files(), Path(__file__).parents[1] / "device.py"]
 
     def identity(self) -> dict:

@@ -118,7 +118,8 @@ class TorchvisionVisual(Extractor):
             found += is_face
         return {"crops": np.stack(crops), "fallbacks": len(crops) - found}
 
-    def implementation_files(self) -> list[Path]:
+    @classmethod
+    def implementation_files(cls) -> list[Path]:
         return [*super().implementation_files(), Path(__file__).parent / "faces.py",
                 Path(__file__).parents[1] / "device.py"]
 

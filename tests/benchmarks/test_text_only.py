@@ -7,7 +7,8 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import copy_repo, run, shared_path
+from pipeline.cli import TRACE_ENV
+from tests.conftest import copy_repo, run, shared_path, untracked_imports
 
 pytestmark = pytest.mark.slow
 BENCH = Path("benchmarks/text_only")
@@ -57,7 +58,13 @@ def benchmark_run(tmp_path_factory):
         edit_yaml(repo / BENCH / f"{corpus}.yaml", small)
     edit_yaml(repo / BENCH / "params.yaml",
               lambda p: [p["corpora"][c].update(root=str(path)) for c, path in slices.items()])
-    out = run(["dvc", "repro"], repo / BENCH)      # the benchmark is its own DVC project
+    import os
+
+    os.environ[TRACE_ENV] = str(tmp / "imports")
+    try:
+        out = run(["dvc", "repro"], repo / BENCH)      # the benchmark is its own DVC project
+    finally:
+        del os.environ[TRACE_ENV]
     return repo, slices, out
 
 
@@ -79,6 +86,8 @@ def test_each_corpus_gets_four_rows_with_the_expected_metrics(benchmark_run):
             assert metrics["features"]["text"]["dim"] == 384
         logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.details.json").read_text())
         assert METRIC_KEYS | {"selected_C"} <= set(logreg) and logreg["selected_C"] in (0.1, 1.0)
+    # Every project file a stage imported is one of its DVC deps (or inside one): no drift.
+    assert untracked_imports(repo / BENCH, repo, repo.parent / "imports") == {}
     # The whole benchmark is up to date after one run (nothing left stale).
     assert json.loads(run(["dvc", "status", "--json"], repo / BENCH)) == {}
     # ... and the root project's view never lists its stages (the root pipeline has not run here).

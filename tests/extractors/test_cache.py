@@ -144,6 +144,11 @@ def test_stale_and_incomplete_caches_are_refused(table, tmp_path):
         read_features(tmp_path, ids + ["new"], "fake", params)
     with pytest.raises(CacheError, match="another order"):
         read_features(tmp_path, ids[::-1], "fake", params)
+    built = Fake.code_digest()
+    assert read_features(tmp_path, ids, "fake", params, built).mask.all()
+    with pytest.raises(CacheError, match=f"stale: built by other extractor code \\(code_sha256 {built}, "
+                                         "the code now: edited\\)"):
+        read_features(tmp_path, ids, "fake", params, "edited")
     meta = json.loads((tmp_path / "meta.json").read_text())
     (tmp_path / "meta.json").write_text(json.dumps({**meta, "complete": False}))
     with pytest.raises(CacheError, match="incomplete"):
@@ -178,6 +183,7 @@ def test_failures_nan_and_threshold(table, tmp_path):
         Fake.fail, Fake.nan = set(), set()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume(tmp_path, iemocap_manifest):
     """A real extraction killed with SIGKILL loses at most the chunk in flight: what it filed in the
     store is found again by the rerun, and the result equals an uninterrupted run's."""

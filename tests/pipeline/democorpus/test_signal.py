@@ -18,6 +18,8 @@ from pipeline.corpora import load_corpus
 from pipeline.democorpus import generate
 from pipeline.democorpus.iemocap_layout import HALF
 
+pytestmark = pytest.mark.slow   # renders a full demo corpus and cross-validates on it
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
