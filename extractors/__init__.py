@@ -1,7 +1,7 @@
 """Feature extractors behind a registry, one module per extractor family.
 
 Adding an extractor = one module in ``extractors/<modality>/`` with an
-:class:`~extractors.base.Extractor` subclass + one entry in :data:`REGISTRY`. ``params.yaml``
+:class:`~extractors.base.Extractor` subclass + one ``EXTRACTORS.register`` line below. ``params.yaml``
 picks one per modality with ``extract.<modality>.name``; each family's params sit under its own
 name (``extract.audio.opensmile``, ``extract.audio.librosa``): see :func:`section_params`.
 """
@@ -17,23 +17,20 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from extractors.base import Extractor, ExtractorError
+from model.registry import Registry
 
-REGISTRY: dict[str, str] = {
-    # name -> "module:Class" (imported on demand: torch/transformers load only when used)
-    "transformers": "extractors.text.hf_transformers:TransformersText",
-    "opensmile": "extractors.audio.opensmile_functionals:OpenSmileAudio",
-    "librosa": "extractors.audio.librosa_stats:LibrosaAudio",
-    "torchvision": "extractors.visual.torchvision_cnn:TorchvisionVisual",
-}
+# name -> "module:Class", imported on first use (torch / transformers load only when chosen).
+# The module path's second part is the modality (see families()).
+EXTRACTORS: Registry[type[Extractor]] = Registry("extract.<modality>.name", "extractor", ExtractorError)
+EXTRACTORS.register("transformers", "extractors.text.hf_transformers:TransformersText")
+EXTRACTORS.register("opensmile", "extractors.audio.opensmile_functionals:OpenSmileAudio")
+EXTRACTORS.register("librosa", "extractors.audio.librosa_stats:LibrosaAudio")
+EXTRACTORS.register("torchvision", "extractors.visual.torchvision_cnn:TorchvisionVisual")
 
 
 def extractor_class(name: str) -> type[Extractor]:
-    import importlib
-
-    if name not in REGISTRY:
-        raise ExtractorError(f"unknown extractor {name!r} (registered: {', '.join(REGISTRY)})")
-    module, _, cls = REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """The extractor class registered as ``name`` (its module imported now)."""
+    return EXTRACTORS.get(name)
 
 
 def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None,
@@ -47,7 +44,7 @@ def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None
 
 def families(modality: str) -> list[str]:
     """The registered extractor names of ``modality`` (read from the module paths: no import)."""
-    return [name for name, target in REGISTRY.items() if target.split(".")[1] == modality]
+    return [name for name in EXTRACTORS.names() if EXTRACTORS.target(name).split(".")[1] == modality]
 
 
 def section_params(section: Mapping[str, Any]) -> dict[str, Any]:

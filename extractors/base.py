@@ -24,6 +24,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+# The manifest is the extractors' input contract: its vocabulary is imported, never restated.
+from pipeline.lib.manifest import MEDIA_PREFIX, SOURCE_COLUMN
+
 
 class ExtractorError(ValueError):
     """Bad extractor params or an unavailable model; the message names the param/model."""
@@ -102,10 +105,11 @@ class Extractor(ABC):
         content digest (``digest(path)``) + span + face side. The feature store files vectors under
         it, so a vector is reused for identical input under any utterance id, corpus or path, and
         a file regenerated with other content is recomputed."""
-        if self.modality == "text":
-            parts = [row["text"]]
+        column = SOURCE_COLUMN[self.modality]
+        if self.modality not in MEDIA_PREFIX:
+            parts = [row[column]]
         else:
-            column, prefix = ("audio_path", "audio") if self.modality == "audio" else ("video_path", "video")
+            prefix = MEDIA_PREFIX[self.modality]
             path = media_path(row[column])
             content = digest(path) if path is not None and path.is_file() else None
             parts = [content, row[f"{prefix}_start_s"], row[f"{prefix}_end_s"],
@@ -114,8 +118,9 @@ class Extractor(ABC):
         return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def span(row: pd.Series, prefix: str) -> tuple[float | None, float | None]:
-    """``(start, end)`` seconds to cut from the ``prefix`` ('audio'/'video') source; None = file edge."""
+def span(row: pd.Series, modality: str) -> tuple[float | None, float | None]:
+    """``(start, end)`` seconds to cut from the ``modality``'s media; None = file edge."""
+    prefix = MEDIA_PREFIX[modality]
     start, end = row[f"{prefix}_start_s"], row[f"{prefix}_end_s"]
     start = None if pd.isna(start) else float(start)
     end = None if pd.isna(end) else float(end)
@@ -124,8 +129,9 @@ def span(row: pd.Series, prefix: str) -> tuple[float | None, float | None]:
     return start, end
 
 
-def media_file(row: pd.Series, column: str, media_path: MediaPath) -> Path:
-    path = media_path(row[column])
+def media_file(row: pd.Series, modality: str, media_path: MediaPath) -> Path:
+    """The ``modality``'s media file of ``row`` (resolved by ``media_path``)."""
+    path = media_path(row[SOURCE_COLUMN[modality]])
     if path is None:
         raise UtteranceFailure("no media (see prepare's errors.csv)")
     return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,16 @@ from extractors.store import FeatureStore
 # mask: the utterance keeps a zero vector and mask=False (the model treats the modality as absent)
 # drop: same storage; consumers drop masked utterances from training (evaluation still sees them)
 FAILURE_POLICIES = ("mask", "drop")
+
+
+@dataclass(frozen=True)
+class ExtractSection:
+    """One ``extract.<modality>`` section."""
+
+    name: str | None = None           # a registered extractor (required by the stage)
+    on_failure: str = "mask"          # mask | drop
+    max_failed_fraction: float = 0.1  # stop if more utterances than this fail
+    chunk_size: int = 128             # utterances per resumable chunk
 
 
 class ExtractionError(RuntimeError):

@@ -19,7 +19,7 @@ Ablations: ``graph`` = ``diff`` | ``gat`` (single-map attention on the same subg
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -29,9 +29,7 @@ from model.classifier import ModalityHead, fuse
 from model.diffrgcn import DiffRGCNBlock
 from model.encoder import ModalityEncoder
 from model.graph import relational_subgraphs
-
-MODALITIES = ("text", "audio", "visual")
-GRAPHS = ("diff", "gat", "none")
+from model.registry import Registry
 
 
 @dataclass
@@ -51,12 +49,11 @@ class ModelConfig:
     rel_dim: int = 10                          # relation embedding d_r (Eq. 12)
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.input_dims if m not in MODALITIES]
-        if unknown or not self.input_dims:
-            raise ValueError(f"modalities: unknown or empty {unknown or list(self.input_dims)} "
-                             f"(expected a subset of {', '.join(MODALITIES)})")
+        # The model is modality-agnostic: any names, in the order given (the run's `modalities`).
+        if not self.input_dims:
+            raise ValueError("modalities: empty (the model needs at least one modality's features)")
         if self.graph not in GRAPHS:
-            raise ValueError(f"model.graph={self.graph!r}: use one of {', '.join(GRAPHS)}")
+            raise ValueError(f"model.graph={self.graph!r}: use one of {', '.join(GRAPHS.names())}")
         if self.window < 1:
             raise ValueError(f"model.window={self.window}: must be >= 1")
         if self.d_hidden % 2 or self.d_hidden % self.encoder_heads:
@@ -68,6 +65,29 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Graph variants (``model.graph``): config -> one modality's graph block (applied on ``Adj_c``, then
+# a second one on ``Adj_s``), or None for no graph. The ablations of Table 6 are entries here.
+GRAPHS: Registry[Callable[[ModelConfig], nn.Module | None]] = Registry("model.graph", "graph variant")
+
+
+@GRAPHS.register("diff")
+def differential_graph(c: ModelConfig) -> nn.Module:
+    """Eq. 9-18: DiffRGCN, two softmax attention maps per head, subtracted."""
+    return DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth, c.graph_dropout, c.rel_dim, differential=True)
+
+
+@GRAPHS.register("gat")
+def single_map_graph(c: ModelConfig) -> nn.Module:
+    """Ablation: the same relational block with one attention map (GAT-style), no subtraction."""
+    return DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth, c.graph_dropout, c.rel_dim, differential=False)
+
+
+@GRAPHS.register("none")
+def no_graph(c: ModelConfig) -> None:
+    """Ablation: encoders straight to the gates and heads."""
+    return None
 
 
 class SigmoidGate(nn.Module):
@@ -82,6 +102,9 @@ class SigmoidGate(nn.Module):
 
 
 class AMBDSGDN(nn.Module):
+    name = "ambdsgdn"              # its entry in model.MODELS, recorded in checkpoints
+    config_class = ModelConfig
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -93,12 +116,12 @@ class AMBDSGDN(nn.Module):
         self.encoders = nn.ModuleDict({
             m: ModalityEncoder(d, c.d_hidden, m in self.contextual, c.encoder_heads, c.dropout)
             for m, d in c.input_dims.items()})
-        if c.graph != "none":
-            def blocks() -> nn.ModuleDict:
-                return nn.ModuleDict({m: DiffRGCNBlock(c.d_hidden, c.graph_heads, c.depth, c.graph_dropout,
-                                                       c.rel_dim, differential=c.graph == "diff")
-                                      for m in self.modalities})
-            self.inter, self.intra = blocks(), blocks()
+        graph_block = GRAPHS.get(c.graph)
+        inter = {m: graph_block(c) for m in self.modalities}   # Eq. 8 subgraph, built first
+        intra = {m: graph_block(c) for m in self.modalities}   # Eq. 7 subgraph
+        self.inter = self.intra = None
+        if None not in inter.values():
+            self.inter, self.intra = nn.ModuleDict(inter), nn.ModuleDict(intra)
         self.gates = nn.ModuleDict({m: SigmoidGate(c.d_hidden) for m in self.contextual})
         self.heads = nn.ModuleDict({m: ModalityHead(c.d_hidden, c.num_classes, c.dropout)
                                     for m in self.modalities})
@@ -114,7 +137,7 @@ class AMBDSGDN(nn.Module):
                 raise ValueError(f"a dialogue has more than model.max_speakers="
                                  f"{self.config.max_speakers} speakers")
             speaker_vectors = self.speaker(speakers.masked_fill(~mask, self.config.max_speakers))
-        if self.config.graph != "none":
+        if self.inter is not None:
             adj_s, adj_c = relational_subgraphs(speakers, lengths, self.config.window)
         hidden = {}
         for m in self.modalities:
@@ -123,7 +146,7 @@ class AMBDSGDN(nn.Module):
                 valid = mask & present[m]
                 x = x * valid[..., None].to(x.dtype)
             h = self.encoders[m](x, valid, speaker_vectors)
-            if self.config.graph != "none":
+            if self.inter is not None:
                 a_c, a_s = adj_c, adj_s
                 if present is not None and bool((valid != mask).any()):
                     nodes = valid[:, :, None] & valid[:, None, :]    # absent utterances: no node

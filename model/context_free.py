@@ -7,13 +7,23 @@ strength ``C`` is picked on dev wa-F1 (never on test). lbfgs is deterministic: n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from model.scores import scores
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The ``baseline`` section."""
+
+    Cs: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])   # grid, picked on dev
+    class_weights: str = "inverse_frequency"      # inverse_frequency | none
+    max_iter: int = 2000
 
 
 @dataclass
@@ -39,8 +49,7 @@ def fit_logistic_regression(x_train: np.ndarray, y_train: np.ndarray, x_dev: np.
         classifier = make_pipeline(StandardScaler(), LogisticRegression(
             C=float(c), class_weight=weight, max_iter=max_iter))
         classifier.fit(x_train, y_train)
-        dev_by_c[float(c)] = float(f1_score(y_dev, classifier.predict(x_dev), average="weighted",
-                                            zero_division=0))
+        dev_by_c[float(c)] = scores(y_dev, classifier.predict(x_dev))["wa_f1"]
         if best is None or dev_by_c[float(c)] > best.dev_wa_f1:
             best = Selected(classifier, float(c), dev_by_c[float(c)], dev_by_c)
     return best

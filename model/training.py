@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 
-from extractors.device import pick_device
+from model import MODELS
 from model.ambdsgdn import AMBDSGDN, ModelConfig
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
+from model.device import pick_device
 from model.modality_dropout import P_METRICS, Q_RULES, adaptive_modality_dropout
+from model.scores import scores
 
 
 @dataclass
@@ -93,9 +94,6 @@ def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_siz
     return np.concatenate(gold), np.concatenate(pred)
 
 
-def scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {"wa_f1": float(f1_score(gold, pred, average="weighted", zero_division=0)),
-            "wa_acc": float(accuracy_score(gold, pred))}
 
 
 def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
@@ -161,7 +159,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
         eta = np.mean([r["epoch_s"] for r in curves]) * (config.epochs - epoch)
         log(f"seed {seed} epoch {epoch:3d}/{config.epochs}: loss {row['train_loss']:.4f} dev wa-F1 "
             f"{dev['wa_f1']:.4f} acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s, seed ETA {eta:.0f} s)")
-    checkpoint = {"state_dict": {k: v.cpu() for k, v in best[2].items()},
+    checkpoint = {"model": model.name, "state_dict": {k: v.cpu() for k, v in best[2].items()},
                   "model_config": model_config.to_dict(), "selected_epoch": best[1],
                   "dev_wa_f1": best[0], "seed": seed,
                   "train_dialogues": sorted(trained_on)}   # what reached the optimiser (provenance)
@@ -179,6 +177,7 @@ def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> to
 def load_model(path: Path | str, device: str = "cpu") -> tuple[AMBDSGDN, dict]:
     """Rebuild a model from a checkpoint alone (no training code globals needed)."""
     checkpoint = torch.load(path, map_location=device, weights_only=False)
-    model = AMBDSGDN(ModelConfig(**checkpoint["model_config"]))
+    architecture = MODELS.get(checkpoint.get("model", AMBDSGDN.name))
+    model = architecture(architecture.config_class(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval(), checkpoint

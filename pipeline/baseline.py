@@ -13,36 +13,24 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from model.context_free import fit_logistic_regression
-from pipeline import manifest
+from model.context_free import BaselineConfig, fit_logistic_regression
 from pipeline.cli import stage_main
-from pipeline.evaluate import report
-from pipeline.metrics import details_path, seed_stat, write_metrics
-from pipeline.params import load_params
-from pipeline.train import load_inputs
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    """The ``baseline`` section."""
-
-    Cs: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])   # grid, picked on dev
-    class_weights: str = "inverse_frequency"      # inverse_frequency | none
-    max_iter: int = 2000
+from pipeline.lib.inputs import feature_provenance, load_inputs, split_counts
+from pipeline.lib.metrics import build_details, classification_report, details_path, seed_stat, write_metrics
+from pipeline.lib.params import load_params
+from pipeline.lib.schema import validate
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
-    from pipeline.schema import validate
-
     config = BaselineConfig(**validate({"baseline": params.get("baseline") or {}})["baseline"])
-    m, matrices, present, metas = load_inputs(params, manifest_dir, features_dir)
-    x = np.concatenate([matrices[k] for k in matrices], axis=1)
-    has_any = np.any(np.stack([present[k] for k in present]), axis=0)
+    inputs = load_inputs(params, manifest_dir, features_dir)
+    m = inputs.manifest
+    x = np.concatenate([inputs.matrices[k] for k in inputs.matrices], axis=1)
+    has_any = np.any(np.stack([inputs.present[k] for k in inputs.present]), axis=0)
     label_index = {lab: i for i, lab in enumerate(m.labels)}
     y = m.table["label"].map(label_index).to_numpy()
     split = m.table["split"].to_numpy()
@@ -53,29 +41,23 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
                                        Cs=config.Cs, class_weights=config.class_weights,
                                        max_iter=config.max_iter)
     fit_s = time.perf_counter() - started
-    result = report(y[test], selected.classifier.predict(x[test]), m.labels)
-
-    metrics = {
-        "corpus": m.corpus, "labels": m.labels, "classifier": "logistic_regression (context-free)",
-        "deterministic": True, "seeds": [],      # one run: n = 1, no spread
-        "test_wa_f1": seed_stat([result["wa_f1"]]), "test_wa_acc": seed_stat([result["wa_acc"]]),
-        "test_macro_f1": seed_stat([result["macro_f1"]]), "per_class": result["per_class"],
-        "confusion_first_seed": result["confusion"],
-        "counts": {s: int((m.table["split"] == s).sum()) for s in manifest.SPLITS},
-        "selected_C": selected.C, "dev_wa_f1_by_C": {str(c): f for c, f in selected.dev_by_C.items()},
-        "dev_wa_f1": seed_stat([selected.dev_wa_f1]), "fit_s": fit_s,
-        "train_utterances": int(train.sum()),
-        "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
-        "modalities": list(matrices),
-        "features": {k: {"extractor": v["extractor"], "params": v["params"], "identity": v["identity"],
-                         "dim": v["dim"]} for k, v in metas.items()},
-    }
+    result = classification_report(y[test], selected.classifier.predict(x[test]), m.labels)
+    details = build_details(
+        m.corpus, m.labels, [result], split_counts(m),
+        run_info={"classifier": "logistic_regression (context-free)",
+                  "deterministic": True, "seeds": []},      # one run: n = 1, no spread
+        selection={"selected_C": selected.C,
+                   "dev_wa_f1_by_C": {str(c): f for c, f in selected.dev_by_C.items()},
+                   "dev_wa_f1": seed_stat([selected.dev_wa_f1])},
+        provenance={"fit_s": fit_s, "train_utterances": int(train.sum()),
+                    "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
+                    "modalities": list(inputs.matrices), "features": feature_provenance(inputs.metas)})
     name = name or f"{m.corpus}_logreg"
-    path = write_metrics(out_dir, name, metrics)
+    path = write_metrics(out_dir, name, details)
     print(f"{m.corpus} context-free logistic regression (C={selected.C:g}, dev wa-F1 "
           f"{100 * selected.dev_wa_f1:.2f}): test wa-F1 {100 * result['wa_f1']:.2f}, wa-ACC "
           f"{100 * result['wa_acc']:.2f} ({fit_s:.1f} s) -> {path}, {details_path(path)}")
-    return metrics
+    return details
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.cli import stage_main
 from pipeline.democorpus import generate
-from pipeline.params import load_section
+from pipeline.lib.params import load_section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

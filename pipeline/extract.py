@@ -16,29 +16,19 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from extractors import get_extractor, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
-from extractors.device import pick_device
-from extractors.runner import extract
+from extractors.runner import ExtractSection, extract
 from extractors.store import FeatureStore
-from pipeline import manifest
+from model.device import pick_device
 from pipeline.cli import stage_main
-from pipeline.manifest import MODALITIES
-from pipeline.params import load_params
-
-
-@dataclass(frozen=True)
-class ExtractSection:
-    """One ``extract.<modality>`` section."""
-
-    name: str | None = None           # a registered extractor (required by the stage)
-    on_failure: str = "mask"          # mask | drop
-    max_failed_fraction: float = 0.1  # stop if more utterances than this fail
-    chunk_size: int = 128             # utterances per resumable chunk
+from pipeline.lib import manifest
+from pipeline.lib.manifest import MODALITIES
+from pipeline.lib.params import load_params
 
 
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True, *,
@@ -47,7 +37,7 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
-    from pipeline.schema import schema, validate_section
+    from pipeline.lib.schema import schema, validate_section
 
     if modality not in modalities:
         write_unused(out_dir, modality, list(modalities))

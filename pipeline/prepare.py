@@ -14,18 +14,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import manifest
 from pipeline.cli import stage_main
 from pipeline.corpora import detect_corpus, load_corpus
 from pipeline.corpora.common import PrepareOptions
-from pipeline.manifest import MODALITIES
-from pipeline.params import load_params
+from pipeline.lib import manifest
+from pipeline.lib.manifest import MODALITIES
+from pipeline.lib.params import load_params
 
 
 def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> dict:
     """Build, validate and write the manifest described by a ``prepare`` params section, checking
     the text/media of ``modalities``."""
-    from pipeline.schema import validate
+    from pipeline.lib.schema import validate
 
     checked = validate({"prepare": params, "modalities": list(modalities)})
     params = checked["prepare"]

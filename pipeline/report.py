@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.cli import stage_main
-from pipeline.metrics import details_path
+from pipeline.lib.metrics import details_path, selection_summary
 
 
 def _pm(stat: dict) -> str:
@@ -26,16 +26,12 @@ def _pm(stat: dict) -> str:
     return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f}"
 
 
-def row(name: str, metrics: dict) -> dict[str, str]:
-    """The table cells of one metrics file."""
-    if "selected_C" in metrics:
-        selection, seconds, seeds = f"C={metrics['selected_C']:g}", f"{metrics['fit_s']:.1f} (fit)", "—"
-    else:
-        selection = "epochs " + ", ".join(str(e) for e in metrics["selected_epochs"])
-        seconds, seeds = f"{metrics['epoch_s']['mean']:.2f}", str(metrics["test_wa_f1"]["n"])
-    per_class = " ".join(f"{label} {100 * v['f1']:.1f}" for label, v in metrics["per_class"].items())
-    return {"run": name, "test wa-F1": _pm(metrics["test_wa_f1"]), "test wa-ACC": _pm(metrics["test_wa_acc"]),
-            "macro-F1": _pm(metrics["test_macro_f1"]), "per-class F1": per_class,
+def row(name: str, details: dict) -> dict[str, str]:
+    """The table cells of one metrics file (from its details)."""
+    selection, seconds, seeds = selection_summary(details)
+    per_class = " ".join(f"{label} {100 * v['f1']:.1f}" for label, v in details["per_class"].items())
+    return {"run": name, "test wa-F1": _pm(details["test_wa_f1"]), "test wa-ACC": _pm(details["test_wa_acc"]),
+            "macro-F1": _pm(details["test_macro_f1"]), "per-class F1": per_class,
             "selected on dev": selection, "s/epoch": seconds, "seeds": seeds}
 
 

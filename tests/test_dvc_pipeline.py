@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from extractors.cache import read_features
-from pipeline import manifest
 from pipeline.cli import TRACE_ENV
+from pipeline.lib import manifest
 from tests.conftest import SMALL_IEMOCAP, SMALL_MELD, copy_repo, run, untracked_imports
 
 pytestmark = pytest.mark.slow

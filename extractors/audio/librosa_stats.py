@@ -40,7 +40,7 @@ class LibrosaAudio(Extractor):
                 **{k: self.params[k] for k in ("n_mfcc", "fmin", "fmax")}}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> np.ndarray:
-        return load_audio(media_file(row, "audio_path", media_path), *span(row, "audio"))
+        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality))
 
     def forward(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack([self._one(w) for w in inputs]).astype(np.float32)

@@ -48,7 +48,7 @@ class OpenSmileAudio(Extractor):
                 "opensmile": opensmile.__version__, "sample_rate": SAMPLE_RATE}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> np.ndarray:
-        return load_audio(media_file(row, "audio_path", media_path), *span(row, "audio"))
+        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality))
 
     def forward(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack([self.smile.process_signal(w, SAMPLE_RATE).to_numpy()[0] for w in inputs]

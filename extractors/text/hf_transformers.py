@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure
-from extractors.device import autocast, pick_device
+from model.device import autocast, pick_device
 
 
 class TransformersText(Extractor):

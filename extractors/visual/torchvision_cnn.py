@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure, media_file, span
-from extractors.device import autocast, pick_device
 from extractors.media_io import VideoReader
 from extractors.visual.faces import FaceCropper
+from model.device import autocast, pick_device
 
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -101,8 +101,8 @@ class TorchvisionVisual(Extractor):
     def load(self, row: pd.Series, media_path: MediaPath) -> dict:
         import cv2
 
-        path = media_file(row, "video_path", media_path)
-        start, end = span(row, "video")
+        path = media_file(row, self.modality, media_path)
+        start, end = span(row, self.modality)
         if start is None or end is None:
             total = self.reader.duration(path)
             start, end = start or 0.0, end or total

@@ -1,6 +1,7 @@
-"""Corpus adapters: each turns a corpus root into a validated :class:`~pipeline.manifest.Manifest`.
+"""Corpus adapters: each turns a corpus root into a validated :class:`~pipeline.lib.manifest.Manifest`.
 
-Adding a corpus = one module with a ``load(root, options, **params)`` function + one entry here.
+Adding a corpus = one module with a ``load(root, options, **params)`` function + one
+``ADAPTERS.register`` line here (its keyword params become ``prepare.<corpus>.<param>``).
 """
 from __future__ import annotations
 
@@ -8,21 +9,23 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.corpora import generic_csv, iemocap, meld
+from model.registry import Registry
 from pipeline.corpora.common import PrepareOptions
-from pipeline.errorlog import ErrorLog
-from pipeline.manifest import Manifest, ManifestError
+from pipeline.lib.errorlog import ErrorLog
+from pipeline.lib.manifest import Manifest, ManifestError
 
-ADAPTERS: dict[str, Callable[..., tuple[Manifest, ErrorLog]]] = {
-    "iemocap": iemocap.load,
-    "meld": meld.load,
-    "csv": generic_csv.load,
-}
+ADAPTERS: Registry[Callable[..., tuple[Manifest, ErrorLog]]] = Registry("prepare.corpus", "corpus",
+                                                                         ManifestError)
+ADAPTERS.register("iemocap", "pipeline.corpora.iemocap:load")
+ADAPTERS.register("meld", "pipeline.corpora.meld:load")
+ADAPTERS.register("csv", "pipeline.corpora.generic_csv:load")
 
 
 def detect_corpus(root: str | Path) -> str:
     """The adapter for ``root`` (``prepare.corpus: auto``): a ``.csv`` file -> csv, a folder with
     MELD's ``*_sent_emo.csv`` -> meld, a folder with IEMOCAP's ``Session<n>/`` -> iemocap."""
+    from pipeline.corpora import meld
+
     root = Path(root)
     if root.is_file() and root.suffix.lower() == ".csv":
         return "csv"
@@ -35,16 +38,13 @@ def detect_corpus(root: str | Path) -> str:
             "is neither a .csv file, a MELD.Raw folder (train_sent_emo.csv, ...) nor an IEMOCAP "
             "release folder (Session1/ ...)")
     raise ManifestError(f"prepare.corpus=auto: {root} {what}; check prepare.root, or name the "
-                        f"adapter: prepare.corpus: {' | '.join(ADAPTERS)}")
+                        f"adapter: prepare.corpus: {' | '.join(ADAPTERS.names())}")
 
 
 def load_corpus(corpus: str, root: str | Path, options: PrepareOptions | None = None,
                 **params) -> tuple[Manifest, ErrorLog]:
     """Read ``root`` with the adapter named ``corpus``; ``params`` are that adapter's own."""
-    if corpus not in ADAPTERS:
-        raise ManifestError(f"prepare.corpus: unknown corpus {corpus!r} "
-                            f"(expected one of {', '.join(ADAPTERS)})")
-    adapter = ADAPTERS[corpus]
+    adapter = ADAPTERS.get(corpus)
     accepted = [p for p in inspect.signature(adapter).parameters if p not in ("root", "path", "options")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import media
-from pipeline.errorlog import MEDIA_POLICIES, ErrorLog, apply_media_policy
-from pipeline.manifest import (
+from pipeline.lib import media
+from pipeline.lib.errorlog import MEDIA_POLICIES, ErrorLog, apply_media_policy
+from pipeline.lib.manifest import (
+    MEDIA_PREFIX,
     MODALITIES,
+    SOURCE_COLUMN,
     Manifest,
     ManifestError,
     normalize_columns,
@@ -26,7 +28,7 @@ class PrepareOptions:
     """Corpus-independent ``prepare`` params (see params.yaml)."""
 
     modalities: tuple[str, ...] = MODALITIES   # the run's modalities (top-level ``modalities``)
-    on_missing_media: str = "keep"             # keep | drop | fail, see pipeline.errorlog
+    on_missing_media: str = "keep"             # keep | drop | fail, see pipeline.lib.errorlog
     probe_media: bool = True                   # decode the first frame of each media file
     encoding: str = "utf-8"                    # of transcripts / CSVs
 
@@ -89,14 +91,15 @@ def check_media(table: pd.DataFrame, root: Path, options: PrepareOptions
     if "text" in options.modalities:
         for i in table.index[table["text"].str.strip() == ""]:
             findings.append((i, "text", "empty transcript", ""))
-    for modality, column, kind in (("audio", "audio_path", "audio"), ("visual", "video_path", "video")):
+    for modality, prefix in MEDIA_PREFIX.items():
+        column = SOURCE_COLUMN[modality]
         required = modality in options.modalities
         for i, rel in table[column].items():
             if not rel:
                 if required:
                     findings.append((i, modality, media.MISSING, "no path given"))
                 continue
-            problem = media.probe(root / rel, kind, decode=required and options.probe_media)
+            problem = media.probe(root / rel, prefix, decode=required and options.probe_media)
             if problem is None:
                 continue
             if required:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings
-from pipeline.errorlog import ErrorLog
-from pipeline.manifest import (
+from pipeline.lib.errorlog import ErrorLog
+from pipeline.lib.manifest import (
     FLOAT_COLUMNS,
     Manifest,
     ManifestError,

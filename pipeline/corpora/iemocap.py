@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.corpora.common import PrepareOptions, finalize, read_text_file, require_dir
-from pipeline.errorlog import ErrorLog
-from pipeline.manifest import Manifest, ManifestError
+from pipeline.lib.errorlog import ErrorLog
+from pipeline.lib.manifest import Manifest, ManifestError
 
 LABELS = ["hap", "sad", "neu", "ang", "exc", "fru"]  # index order of the community releases
 SPEAKER_IDX = {"M": 0, "F": 1}

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings, require_dir
-from pipeline.errorlog import ErrorLog
-from pipeline.manifest import Manifest, ManifestError, list_problems, speaker_index_by_appearance
+from pipeline.lib.errorlog import ErrorLog
+from pipeline.lib.manifest import Manifest, ManifestError, list_problems, speaker_index_by_appearance
 
 LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from model.registry import Registry
 from pipeline.democorpus import iemocap_layout, meld_layout
-from pipeline.democorpus.story import MODALITIES, StoryParams
+from pipeline.democorpus.story import StoryParams
+from pipeline.lib.manifest import MODALITIES
 
-LAYOUTS = ("iemocap", "meld")
+# layout name -> writer(out_dir, rng, story, section params, log) -> corpus root
+LAYOUTS: Registry[Callable[..., Path]] = Registry("demo.layout", "layout")
 
 
 @dataclass(frozen=True)
@@ -65,25 +68,38 @@ def generate(layout: str, out_dir: Path, seed: int, story: dict | None = None,
              iemocap: dict | None = None, meld: dict | None = None,
              log: Callable[[str], None] | None = None) -> Path:
     """Write the demo corpus in ``layout`` under ``out_dir`` (emptied first); return its root."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"demo.layout: unknown layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
+    write = LAYOUTS.get(layout)
     rng = np.random.default_rng(seed)
-    params = story_params(story or {})
-    root = out_dir / (iemocap_layout.ROOT_NAME if layout == "iemocap" else meld_layout.ROOT_NAME)
+    section = {"iemocap": iemocap, "meld": meld}.get(layout) or {}   # demo.<layout>
+    return write(out_dir, rng, story_params(story or {}), section, log)
+
+
+def _fresh(root: Path) -> None:
     if root.exists():
         shutil.rmtree(root)
-    if layout == "iemocap":
-        cfg = IemocapDemo(**(iemocap or {}))
-        return iemocap_layout.write(out_dir, rng, sessions=int(cfg.sessions),
-                                    dialogues_per_session=int(cfg.dialogues_per_session),
-                                    turns=_range(cfg.turns, "demo.iemocap.turns"),
-                                    unlabelled=float(cfg.unlabelled), story=params, log=log)
-    cfg = MeldDemo(**(meld or {}))
+
+
+@LAYOUTS.register("iemocap")
+def _write_iemocap(out_dir: Path, rng: np.random.Generator, story: StoryParams, section: dict,
+                   log: Callable[[str], None] | None) -> Path:
+    _fresh(out_dir / iemocap_layout.ROOT_NAME)
+    cfg = IemocapDemo(**section)
+    return iemocap_layout.write(out_dir, rng, sessions=int(cfg.sessions),
+                                dialogues_per_session=int(cfg.dialogues_per_session),
+                                turns=_range(cfg.turns, "demo.iemocap.turns"),
+                                unlabelled=float(cfg.unlabelled), story=story, log=log)
+
+
+@LAYOUTS.register("meld")
+def _write_meld(out_dir: Path, rng: np.random.Generator, story: StoryParams, section: dict,
+                log: Callable[[str], None] | None) -> Path:
+    _fresh(out_dir / meld_layout.ROOT_NAME)
+    cfg = MeldDemo(**section)
     dialogues = {s: int({**MeldDemo().dialogues, **cfg.dialogues}[s]) for s in ("train", "dev", "test")}
     if dialogues["train"] < 3 or dialogues["dev"] < 2 or dialogues["test"] < 1:
         raise ValueError("demo.meld.dialogues: need at least 3 train, 2 dev and 1 test dialogues")
     return meld_layout.write(out_dir, rng, dialogues=dialogues,
-                             turns=_range(cfg.turns, "demo.meld.turns", minimum=2), story=params,
+                             turns=_range(cfg.turns, "demo.meld.turns", minimum=2), story=story,
                              log=log)
 
 

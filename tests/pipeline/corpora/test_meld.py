@@ -4,7 +4,7 @@ import pytest
 from pipeline.corpora import load_corpus, meld
 from pipeline.corpora.common import PrepareOptions
 from pipeline.democorpus import meld_layout
-from pipeline.manifest import ManifestError
+from pipeline.lib.manifest import ManifestError
 from tests.conftest import shared_path
 
 

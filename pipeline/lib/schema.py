@@ -150,7 +150,7 @@ def validate_section(spec: Section, value: Any, path: str) -> dict:
 def extract_section(modality: str) -> Section:
     """``extract.<modality>``: the stage's keys + one params mapping per registered family."""
     from extractors import families
-    from pipeline.extract import ExtractSection
+    from extractors.runner import ExtractSection
 
     spec = from_dataclass(ExtractSection, extra={f: (dict, REQUIRED) for f in families(modality)})
     spec.moved["params"] = (f"an extractor's params now sit under its name, e.g. "
@@ -171,14 +171,14 @@ def moved(section: Section, **hints: str) -> Section:
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
     from model.training import TrainConfig
-    from pipeline.manifest import MODALITIES
+    from pipeline.lib.manifest import MODALITIES
 
     return Section({"modalities": list[str], "device": str},
                    {"modalities": list(MODALITIES), "device": TrainConfig.device})
 
 
 def check_modalities(value: list[str]) -> None:
-    from pipeline.manifest import MODALITIES
+    from pipeline.lib.manifest import MODALITIES
 
     unknown = [m for m in value if m not in MODALITIES]
     if unknown or not value or len(set(value)) != len(value):
@@ -198,15 +198,16 @@ def check_device(value: str) -> None:
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
     from model.ambdsgdn import ModelConfig
+    from model.context_free import BaselineConfig
     from model.training import TrainConfig
-    from pipeline.baseline import BaselineConfig
     from pipeline.corpora import ADAPTERS
     from pipeline.corpora.common import PrepareOptions
     from pipeline.democorpus import DemoParams, IemocapDemo, MeldDemo
     from pipeline.democorpus.story import StoryParams
-    from pipeline.manifest import MODALITIES
+    from pipeline.lib.manifest import MODALITIES
 
-    adapters = {name: from_signature(fn, skip=("root", "path", "options")) for name, fn in ADAPTERS.items()}
+    adapters = {name: from_signature(ADAPTERS.get(name), skip=("root", "path", "options"))
+                for name in ADAPTERS.names()}
     return {
         "demo": from_dataclass(DemoParams, children={
             "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipeline.manifest import ManifestError, list_problems
+from pipeline.lib.manifest import SOURCE_COLUMN, ManifestError, list_problems
 
 ERROR_COLUMNS = ["split", "dialogue_id", "utterance_id", "modality", "problem", "detail", "action"]
 
@@ -57,14 +57,13 @@ def apply_media_policy(table: pd.DataFrame, media_problems: list[tuple[int, str,
             [f"{table.at[i, 'utterance_id']} ({table.at[i, 'split']}): {mod}: {problem}: {detail}"
              for i, mod, problem, detail in media_problems]))
     table = table.copy()
-    path_column = {"audio": "audio_path", "visual": "video_path", "text": "text"}
     for i, modality, problem, detail in media_problems:
         action = "kept, zero features + mask" if policy == "keep" else "utterance dropped"
         log.add(split=table.at[i, "split"], dialogue_id=table.at[i, "dialogue_id"],
                 utterance_id=table.at[i, "utterance_id"], modality=modality, problem=problem,
                 detail=detail, action=action)
         if policy == "keep":
-            table.at[i, path_column[modality]] = ""
+            table.at[i, SOURCE_COLUMN[modality]] = ""
     if policy == "drop":
         table = table.drop(index=sorted({i for i, *_ in media_problems}))
     return table

@@ -3,8 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import manifest
-from pipeline.manifest import Manifest, ManifestError, normalize_columns, validate
+from pipeline.lib import manifest
+from pipeline.lib.manifest import Manifest, ManifestError, normalize_columns, validate
 
 LABELS = ["neu", "ang"]
 
@@ -93,7 +93,7 @@ def test_speaker_index_by_first_appearance():
 
 def test_prepare_warns_when_a_required_modality_is_mostly_missing(tmp_path, capsys):
     from pipeline import prepare
-    from pipeline.manifest import coverage_warnings
+    from pipeline.lib.manifest import coverage_warnings
 
     rows = ["dialogue_id,utterance_id,speaker,label,split,text,audio_path"]
     for split, n in (("train", 3), ("dev", 2), ("test", 2)):

@@ -3,7 +3,7 @@
 Overrides use the dotted keys of ``dvc exp run -S`` and YAML values (``--set model.graph=gat``,
 ``--set train.seeds=[0,1,2]``), so a benchmark pipeline can reuse one params file for several
 variants without copying it. Every CLI loads through :func:`load_params`, which checks the whole
-file against :mod:`pipeline.schema` before any work (unknown keys, wrong types) and fills defaults.
+file against :mod:`pipeline.lib.schema` before any work (unknown keys, wrong types) and fills defaults.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
     """The whole params file with ``overrides`` (``"a.b=value"``) applied, checked against the
-    schema (:class:`pipeline.schema.ParamsError` names the key), defaults filled in."""
-    from pipeline.schema import validate
+    schema (:class:`pipeline.lib.schema.ParamsError` names the key), defaults filled in."""
+    from pipeline.lib.schema import validate
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")

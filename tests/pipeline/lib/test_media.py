@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from pipeline import media
 from pipeline.corpora import load_corpus
 from pipeline.corpora.common import PrepareOptions
+from pipeline.lib import media
 from tests.conftest import shared_path
 
 

@@ -1,11 +1,16 @@
-"""Device choice and mixed precision shared by the neural extractors."""
+"""Device choice and mixed precision, shared by training and the neural extractors.
+
+It lives in :mod:`model`, the bottom layer (no import of ``extractors`` or ``pipeline``), so that
+every package can use it."""
 from __future__ import annotations
 
 import contextlib
 
 import torch
 
-from extractors.base import ExtractorError
+
+class DeviceError(ValueError):
+    """The top-level ``device`` param names a device that is not here; the message says which."""
 
 
 def pick_device(name: str) -> torch.device:
@@ -13,11 +18,11 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ExtractorError(f"device={name!r}: no CUDA device here (use auto or cpu)")
+        raise DeviceError(f"device={name!r}: no CUDA device here (use auto or cpu)")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise ExtractorError(f"device={name!r}: not a torch device (auto, cpu, cuda, cuda:1)") from None
+        raise DeviceError(f"device={name!r}: not a torch device (auto, cpu, cuda, cuda:1)") from None
 
 
 def autocast(device: torch.device, precision: str):

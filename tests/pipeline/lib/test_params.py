@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 
 from pipeline import demo, evaluate, extract, prepare, train
-from pipeline.params import load_params, load_section, set_dotted
-from pipeline.schema import ParamsError, validate
+from pipeline.lib.params import load_params, load_section, set_dotted
+from pipeline.lib.schema import ParamsError, validate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PARAMS_FILES = [REPO / "params.yaml"] + sorted(p for p in (REPO / "benchmarks").rglob("*.yaml")
                                                if p.name not in ("dvc.yaml", "dvc.lock"))
 
