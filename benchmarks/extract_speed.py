@@ -37,8 +37,8 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     from extractors.base import UtteranceFailure
     from extractors.runner import extract
     from extractors.store import FeatureStore
-    from pipeline import manifest
-    from pipeline.params import load_section
+    from pipeline.lib import manifest
+    from pipeline.lib.params import load_section
 
     if modality == "audio":
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})   # one core

@@ -94,11 +94,17 @@ class Extractor(ABC):
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
 
+    def full_identity(self) -> dict:
+        """``identity()`` plus the implementation's source digest: editing an extractor's code
+        invalidates what it computed before (a cache never mixes two implementations). Computed
+        once per instance: a neural extractor's identity hashes its weights."""
+        if not hasattr(self, "_full_identity"):
+            self._full_identity = {**self.identity(), "code_sha256": self.code_digest()}
+        return self._full_identity
+
     def identity_hash(self) -> str:
-        """Hash of ``identity()`` and of the implementation's source: editing an extractor's code
-        invalidates what it computed before (a cache never mixes two implementations)."""
-        payload = {**self.identity(), "code_sha256": self.code_digest()}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """16 hex of the sha256 of :meth:`full_identity` (names the feature-store shelf)."""
+        return hashlib.sha256(json.dumps(self.full_identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def input_key(self, row: pd.Series, media_path: MediaPath, digest: Callable[[Path], str]) -> str:
         """Fingerprint of what this extractor reads for ``row``: the text, or the media file's

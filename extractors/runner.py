@@ -65,7 +65,7 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                          f"use one of {', '.join(FAILURE_POLICIES)}")
     started = time.perf_counter()
     store = store or FeatureStore()
-    identity = {**extractor.identity(), "code_sha256": extractor.code_digest()}
+    identity = extractor.full_identity()
     shelf = store.shelf(extractor.modality, extractor.name, extractor.identity_hash(), extractor.dim,
                         {"modality": extractor.modality, "extractor": extractor.name,
                          "params": params, "identity": identity})

@@ -102,6 +102,26 @@ class SigmoidGate(nn.Module):
 
 
 class AMBDSGDN(nn.Module):
+    r"""AMB-DSGDN (Section 4): per modality m,
+
+    .. math::
+        F_m = \mathrm{gate}\big(\mathrm{DiffRGCN}_{s}(\mathrm{DiffRGCN}_{c}(
+        \mathrm{Enc}_m(f_m, s), Adj_c), Adj_s)\big), \qquad
+        P = \log\mathrm{softmax}\Big(\sum_m z_m(F_m)\Big)
+
+    (Eq. 1-6, 7-18, 28-30; the gate on contextual modalities only; adaptive modality dropout,
+    Eq. 19-27, acts on :math:`F_m` during training, see :mod:`model.training`).
+
+    Args:
+        config: :class:`ModelConfig` (modalities and their feature widths, classes, widths,
+        window, graph variant from :data:`GRAPHS`, dropouts).
+
+    Shapes:
+        ``features`` modality -> :math:`(B, L, d_m)`, ``speakers`` :math:`(B, L)` int,
+        ``lengths`` :math:`(B,)`, ``present`` modality -> :math:`(B, L)` bool or None ->
+        modality -> logits :math:`(B, L, C)` and ``"fused"`` log-probabilities :math:`(B, L, C)`.
+    """
+
     name = "ambdsgdn"              # its entry in model.MODELS, recorded in checkpoints
     config_class = ModelConfig
 

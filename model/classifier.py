@@ -22,7 +22,11 @@ from model.dropout import Dropout
 
 
 class ModalityHead(nn.Module):
-    """Eq. 28."""
+    r"""Eq. 28 (public code's form): :math:`z_m = W_m\,\mathrm{Dropout}(\mathrm{ReLU}(h_m)) + b_m`.
+
+    Shapes:
+        :math:`(B, L, d_h)` -> logits :math:`(B, L, C)`.
+    """
 
     def __init__(self, d_hidden: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__()
@@ -51,8 +55,20 @@ def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, mask: t
                class_weights: torch.Tensor | None = None,
                present: Mapping[str, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. 31-33. Returns the loss and its parts (floats, for logging). A term with no utterance
-    to score (e.g. a modality absent from the whole batch) is left out."""
+    r"""Eq. 31-33:
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{fusion} + \sum_m \alpha_m \mathcal{L}_m, \qquad
+        \alpha_m = \mathcal{L}_m / 10
+
+    each term a (class-weighted) NLL over the utterances in ``mask`` (and, for
+    :math:`\mathcal{L}_m`, those with modality m ``present``). A term with no utterance to score
+    (e.g. a modality absent from the whole batch) is left out.
+
+    Shapes:
+        ``logits`` modality -> :math:`(B, L, C)`, ``labels`` :math:`(B, L)`, ``mask`` :math:`(B, L)`
+        bool, ``class_weights`` :math:`(C,)` -> the scalar loss and its parts (floats, for logging).
+    """
     has = {m: mask if present is None else mask & present[m] for m in logits}
     fused_mask = torch.stack(list(has.values())).any(0)
     loss = None

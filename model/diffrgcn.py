@@ -73,9 +73,35 @@ class RelationLookup(torch.autograd.Function):
 
 
 class DiffGraphAttention(nn.Module):
-    """Differential graph attention layer with H heads, each ``d_in -> d_out`` (Eq. 9-18).
+    r"""Differential graph attention layer with H heads, each ``d_in -> d_out`` (Eq. 9-18).
 
-    Input ``(B, L, d_in)`` and edge types ``(B, L, L)`` -> ``(B, L, heads * d_out)``.
+    Per head, on the neighbours :math:`j` of node :math:`i` (edge type :math:`r_{ij} \neq 0`):
+
+    .. math::
+        Wh = H W, \quad
+        e^{\pm}_{ij} = a^{\pm}_{left} Wh^{\pm}_i + a^{\pm}_{right} Wh^{\pm}_j + rel^{\pm}(r_{ij})
+        \quad (9\text{-}12)
+
+        \alpha^{\pm} = \mathrm{softmax}_j(\mathrm{LeakyReLU}_{0.2}(e^{\pm})), \quad
+        \lambda = e^{\lambda_{l1} \cdot \lambda_{r1}} - e^{\lambda_{l2} \cdot \lambda_{r2}}
+        + \lambda_{init} \quad (13\text{-}14)
+
+        h'_i = \mathrm{GELU}\big((1 - \lambda_{init})\,\mathrm{LN}\big(\textstyle\sum_j
+        (\alpha^{+}_{ij} - \lambda \alpha^{-}_{ij})\,[Wh^{+}_j \,\|\, Wh^{-}_j]\big)\big)
+        \quad (15\text{-}17)
+
+    and the heads concatenated (Eq. 18). ``differential=False``: :math:`\alpha = \alpha^{+}`, no
+    :math:`\lambda`, no :math:`1 - \lambda_{init}` scale (the ``gat`` ablation).
+
+    Args:
+        d_in, d_out: input width and per-head output width (even: two halves).
+        heads: H. depth: the layer's depth for :math:`\lambda_{init}` (Eq. 14).
+        rel_dim: width :math:`d_r` of the relation embedding. attn_dropout: on the attention map.
+        differential: two maps subtracted (Eq. 15), or one.
+
+    Shapes:
+        input ``x`` :math:`(B, L, d_{in})`, edge types ``adj`` :math:`(B, L, L)` (0 = no edge,
+        :mod:`model.graph`) -> :math:`(B, L, H \cdot d_{out})`.
     """
 
     def __init__(self, d_in: int, d_out: int, heads: int = 1, depth: int = 1, rel_dim: int = 10,
@@ -140,8 +166,22 @@ class DiffGraphAttention(nn.Module):
 
 
 class DiffRGCNBlock(nn.Module):
-    """Alg. 1 block: dropout -> H-head layer -> dropout -> output layer -> GELU -> linear ->
-    residual -> LayerNorm. Keeps the width ``d_model`` (even)."""
+    r"""Alg. 1 block, keeping the width ``d_model`` (even):
+
+    .. math::
+        y = \mathrm{LN}\Big(x + W\,\mathrm{GELU}\big(\mathrm{att}^{(1)}(\mathrm{drop}(
+        \mathrm{att}^{(H)}(\mathrm{drop}(x), Adj)), Adj)\big)\Big)
+
+    with :math:`\mathrm{att}^{(H)}` an H-head :class:`DiffGraphAttention` (``d -> H d``) and
+    :math:`\mathrm{att}^{(1)}` a one-head output layer (``H d -> d``).
+
+    Args:
+        d_model: width. heads: H. depth: :math:`\lambda_{init}` depth. dropout: the block's own.
+        rel_dim: :math:`d_r`. differential: Eq. 15 (True) or the single-map ablation.
+
+    Shapes:
+        ``x`` :math:`(B, L, d)`, ``adj`` :math:`(B, L, L)` edge types -> :math:`(B, L, d)`.
+    """
 
     def __init__(self, d_model: int, heads: int = 2, depth: int = 1, dropout: float = 0.2,
                  rel_dim: int = 10, differential: bool = True) -> None:

@@ -33,7 +33,24 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device | None = No
 
 
 class ModalityEncoder(nn.Module):
-    """Eq. 1-6 for one modality: ``(B, L, d_in)`` -> ``(B, L, d_hidden)``."""
+    r"""Eq. 1-6 for one modality:
+
+    .. math::
+        x_i = W f_i + b \quad (1); \qquad
+        x \leftarrow \mathrm{drop}(x + PE + s) \quad (2\text{-}3,\ contextual\ only)
+
+        x \leftarrow x + \mathrm{MHA}(x, x, x;\ mask), \quad
+        x \leftarrow W_2\,\mathrm{GELU}(W_1\,\mathrm{LN}(x)) + x \quad (4\text{-}6,\ contextual\ only)
+
+    Args:
+        d_in: feature width of the modality. d_hidden: :math:`d_h`. contextual: the Transformer
+        path (audio and visual by default; text is only projected). heads: attention heads.
+        dropout: encoder dropout.
+
+    Shapes:
+        ``x`` :math:`(B, L, d_{in})`, ``valid`` :math:`(B, L)` bool, ``speaker_vectors``
+        :math:`(B, L, d_h)` or None -> :math:`(B, L, d_h)`.
+    """
 
     def __init__(self, d_in: int, d_hidden: int = 512, contextual: bool = False, heads: int = 8,
                  dropout: float = 0.1) -> None:

@@ -127,11 +127,22 @@ def adaptive_modality_dropout(hidden: Sequence[torch.Tensor], logits: Sequence[t
                               labels: torch.Tensor, valid: Sequence[torch.Tensor], *, q_base: float,
                               lam: float, p_exe: float, rule: str = "paper", metric: str = "eq19",
                               generator: torch.Generator | None = None) -> DropResult:
-    """Alg. 2 for one training batch.
+    r"""Alg. 2 for one training batch:
 
-    ``hidden``: per modality ``(B, L, d_h)`` representations; ``logits``: each modality's head on
-    them ``(B, L, C)``; ``labels`` ``(B, L)``; ``valid``: per modality ``(B, L)`` bool, the
-    utterances that count for ``p_m`` (real, labelled, with that modality present).
+    .. math::
+        p_m \ (19) \;\rightarrow\; q_m = \mathrm{clip}\big(q_{base}(1 + \lambda \bar r_m), 0, 1\big)
+        \ (20\text{-}24) \;\rightarrow\; \tilde F_m = F_m \cdot M_m / (1 - \theta) \ (25\text{-}27)
+
+    Args:
+        hidden: per modality the representations :math:`F_m`. logits: each modality's head on
+        them. labels: gold classes. valid: per modality, the utterances that count for
+        :math:`p_m` (real, labelled, with that modality present). q_base, lam, p_exe: Eq. 24-25.
+        rule, metric: the paper's or the public code's variant. generator: the masks' RNG.
+
+    Shapes:
+        ``hidden`` M x :math:`(B, L, d_h)`, ``logits`` M x :math:`(B, L, C)`, ``labels``
+        :math:`(B, L)`, ``valid`` M x :math:`(B, L)` bool -> :class:`DropResult` (M x
+        :math:`(B', L, d_h)`, the :math:`B'` dialogues kept, ``q`` :math:`(M,)`).
     """
     num_classes = logits[0].shape[-1]
     p = torch.stack([performance(z.detach()[v].argmax(-1), labels[v], num_classes, metric)

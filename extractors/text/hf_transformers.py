@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class TransformersText(Extractor):
 
     @classmethod
     def implementation_files(cls) -> list[Path]:
-        return [*super().implementation_files(), Path(__file__).parents[1] / "device.py"]
+        return [*super().implementation_files(), Path(inspect.getsourcefile(pick_device))]
 
     def identity(self) -> dict:
         import transformers

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ class TorchvisionVisual(Extractor):
     @classmethod
     def implementation_files(cls) -> list[Path]:
         return [*super().implementation_files(), Path(__file__).parent / "faces.py",
-                Path(__file__).parents[1] / "device.py"]
+                Path(inspect.getsourcefile(pick_device))]
 
     def load_stats(self, loaded: dict) -> dict[str, int]:
         return {"face_fallbacks": int(loaded["fallbacks"])}
