@@ -55,6 +55,11 @@ def write_import_trace(name: str) -> None:
         (Path(where) / f"{name}.txt").write_text("\n".join(imported_repo_files()) + "\n")
 
 
+def choices_epilog(choices: dict[str, list[str]]) -> str:
+    """``--help``'s list of what params may name (read from the registries)."""
+    return "choices by name: " + "; ".join(f"{key}: {' | '.join(names)}" for key, names in choices.items())
+
+
 def stage_main(name: str | Callable[[argparse.Namespace], str], doc: str | None,
                add_arguments: Callable[[argparse.ArgumentParser], None],
                run_cli: Callable[[argparse.Namespace], Any], params: bool = True

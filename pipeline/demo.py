@@ -12,13 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.cli import stage_main
-from pipeline.democorpus import generate
+from pipeline.cli import choices_epilog, stage_main
+from pipeline.democorpus import LAYOUTS, generate
 from pipeline.lib.params import load_section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/demo"))
+    parser.epilog = choices_epilog({"demo.layout": LAYOUTS.names()})
 
 
 def run_cli(args: argparse.Namespace) -> None:

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from extractors import get_extractor, section_params
+from extractors import families, get_extractor, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
 from extractors.runner import ExtractSection, extract
 from extractors.store import FeatureStore
 from model.device import pick_device
-from pipeline.cli import stage_main
+from pipeline.cli import choices_epilog, stage_main
 from pipeline.lib import manifest
 from pipeline.lib.manifest import MODALITIES
 from pipeline.lib.params import load_params
@@ -68,6 +68,7 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = choices_epilog({f"extract.{m}.name": families(m) for m in MODALITIES})
     parser.add_argument("modality", choices=MODALITIES)
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=None)

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.cli import stage_main
-from pipeline.corpora import detect_corpus, load_corpus
+from pipeline.cli import choices_epilog, stage_main
+from pipeline.corpora import ADAPTERS, detect_corpus, load_corpus
 from pipeline.corpora.common import PrepareOptions
 from pipeline.lib import manifest
 from pipeline.lib.manifest import MODALITIES
@@ -56,6 +56,7 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
+    parser.epilog = choices_epilog({"prepare.corpus": ["auto", *ADAPTERS.names()]})
 
 
 def run_cli(args: argparse.Namespace) -> None:

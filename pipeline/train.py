@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.ambdsgdn import ModelConfig
+from model.ambdsgdn import GRAPHS, ModelConfig
 from model.device import pick_device
 from model.training import TrainConfig, train_one
-from pipeline.cli import stage_main
+from pipeline.cli import choices_epilog, stage_main
 from pipeline.lib.inputs import load_inputs, split_dialogues, trainable_mask
 from pipeline.lib.params import load_params
 from pipeline.lib.runs import checkpoint_path, save_run
@@ -56,6 +56,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = choices_epilog({"model.graph": GRAPHS.names()})
     parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--out", type=Path, default=Path("data/model"))

@@ -35,3 +35,17 @@ def test_every_stage_takes_params_and_overrides_and_can_trace_its_imports(tmp_pa
     traced = (tmp_path / "thing.txt").read_text().split()
     assert "pipeline/cli.py" in traced and all(f.split("/")[0] in ("pipeline", "extractors", "model")
                                                for f in traced)
+
+
+@pytest.mark.parametrize("stage, listed", [
+    ("prepare", "prepare.corpus: auto | iemocap | meld | csv"),
+    ("demo", "demo.layout: iemocap | meld"),
+    ("train", "model.graph: diff | gat | none"),
+    ("extract", "extract.audio.name: opensmile | librosa"),
+])
+def test_help_lists_the_registered_names(stage, listed, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"pipeline.{stage}").main(["--help"])
+    assert listed in " ".join(capsys.readouterr().out.split())
