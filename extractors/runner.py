@@ -175,6 +175,7 @@ def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[
     for uid in ids:
         for counter, value in counters.get(uid, {}).items() if uid in clean else ():
             per_counter.setdefault(counter, {})[uid] = value
+    split_of = dict(zip(table["utterance_id"], table["split"])) if "split" in table else {}
     return {
         "_clean_vectors": clean,
         "modality": extractor.modality, "extractor": extractor.name, "params": params,
@@ -183,6 +184,16 @@ def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[
         "failures": [{"utterance_id": u, "reason": failures.get(u, "not extracted")}
                      for u in ids if u not in clean],
         "constant_dims": {"count": len(constant), "first": constant[:50]},
-        "load_stats": {counter: {"total": sum(per.values()), "utterances": len(per), "per_utterance": per}
+        "load_stats": {counter: {"total": sum(per.values()), "utterances": len(per),
+                                 "per_split": _per_split(per, split_of), "per_utterance": per}
                        for counter, per in sorted(per_counter.items())},
     }
+
+
+def _per_split(per_utterance: dict[str, int], split_of: dict[str, str]) -> dict[str, int]:
+    """A load counter's total per split (e.g. face-detection fallbacks in train / dev / test)."""
+    out: dict[str, int] = {}
+    for uid, value in per_utterance.items():
+        split = split_of.get(uid, "")
+        out[split] = out.get(split, 0) + int(value)
+    return out

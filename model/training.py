@@ -13,7 +13,6 @@ import copy
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -174,10 +173,18 @@ def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> to
     return out
 
 
-def load_model(path: Path | str, device: str = "cpu") -> tuple[AMBDSGDN, dict]:
-    """Rebuild a model from a checkpoint alone (no training code globals needed)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=False)
-    architecture = MODELS.get(checkpoint.get("model", AMBDSGDN.name))
-    model = architecture(architecture.config_class(**checkpoint["model_config"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval(), checkpoint
+def restore(meta: dict, state_dict: dict[str, torch.Tensor], device: str = "cpu") -> AMBDSGDN:
+    """The model a run's metadata (``model``, ``model_config``) describes, with ``state_dict``
+    loaded; a state of other shapes or names is refused with the first difference."""
+    architecture = MODELS.get(meta.get("model", AMBDSGDN.name))
+    model = architecture(architecture.config_class(**meta["model_config"]))
+    expected = model.state_dict()
+    for key in sorted(set(expected) | set(state_dict)):
+        if key not in state_dict or key not in expected:
+            raise ValueError(f"weights {'lack' if key not in state_dict else 'have an unexpected'} "
+                             f"tensor {key!r} for the recorded model_config")
+        if tuple(state_dict[key].shape) != tuple(expected[key].shape):
+            raise ValueError(f"weights: {key!r} has shape {tuple(state_dict[key].shape)}, the recorded "
+                             f"model_config makes it {tuple(expected[key].shape)}")
+    model.load_state_dict(state_dict)
+    return model.to(device).eval()

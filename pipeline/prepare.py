@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from pipeline.cli import choices_epilog, stage_main
@@ -29,9 +30,8 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
 
     checked = validate({"prepare": params, "modalities": list(modalities)})
     params = checked["prepare"]
-    options = PrepareOptions(modalities=tuple(checked["modalities"]),
-                             on_missing_media=params["on_missing_media"],
-                             probe_media=params["probe_media"], encoding=params["encoding"])
+    options = PrepareOptions(modalities=tuple(checked["modalities"]), **{
+        f.name: params[f.name] for f in fields(PrepareOptions) if f.name != "modalities"})
     for key in ("corpus", "root"):
         if not params.get(key):
             raise manifest.ManifestError(f"params: prepare.{key} is required")

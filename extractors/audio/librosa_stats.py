@@ -22,6 +22,7 @@ FRAME = 400  # 25 ms
 class LibrosaAudio(Extractor):
     name = "librosa"
     modality = "audio"
+    min_audio_s = 0.1   # a few analysis frames at least, so the statistics are defined
     defaults = {"n_mfcc": 20, "fmin": 60.0, "fmax": 500.0, "batch_size": 16}
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
@@ -40,7 +41,8 @@ class LibrosaAudio(Extractor):
                 **{k: self.params[k] for k in ("n_mfcc", "fmin", "fmax")}}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> np.ndarray:
-        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality))
+        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality),
+                          min_duration_s=self.min_audio_s)
 
     def forward(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack([self._one(w) for w in inputs]).astype(np.float32)

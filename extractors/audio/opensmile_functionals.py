@@ -20,6 +20,8 @@ from extractors.media_io import SAMPLE_RATE, load_audio
 class OpenSmileAudio(Extractor):
     name = "opensmile"
     modality = "audio"
+    # openSMILE's IS09-IS13 pitch windows are 60 ms: shorter input gives non-finite functionals
+    min_audio_s = 0.1
     defaults = {"feature_set": "IS10", "batch_size": 16}
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
@@ -48,7 +50,8 @@ class OpenSmileAudio(Extractor):
                 "opensmile": opensmile.__version__, "sample_rate": SAMPLE_RATE}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> np.ndarray:
-        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality))
+        return load_audio(media_file(row, self.modality, media_path), *span(row, self.modality),
+                          min_duration_s=self.min_audio_s)
 
     def forward(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack([self.smile.process_signal(w, SAMPLE_RATE).to_numpy()[0] for w in inputs]

@@ -1,7 +1,10 @@
-"""Face crops with OpenCV's Haar cascade, inside the speaker's half of the frame.
+"""Face crops with OpenCV's Haar cascade; the speaker's face chosen by the side of the frame.
 
-Fallback when no face is found: a centre crop of the searched region (a square of side
-``min(h, w)``, centred), counted per utterance so the cache says how often it happened.
+Faces are searched on the whole frame, and with a ``side`` the face with the largest area inside
+that half is the speaker's: a face that straddles the midline (real IEMOCAP framing) is found,
+where cutting the frame in half first would cut it too. Fallback when no face qualifies: a centre
+crop of the speaker's half (a square of side ``min(h, w)``, centred), counted per utterance so the
+cache says how often it happened.
 """
 from __future__ import annotations
 
@@ -26,22 +29,31 @@ class FaceCropper:
         self.detect_size, self.min_face, self.margin = detect_size, min_face, margin
 
     def crop(self, frame: np.ndarray, side: str) -> tuple[np.ndarray, bool]:
-        """(RGB crop of the largest face in ``side`` of ``frame``, whether a face was found)."""
-        region = half(frame, side)
+        """(RGB crop of the speaker's face, whether a face was found): the largest face of the
+        frame, or with ``side`` (left / right) the one with the largest area inside that half."""
+        region = half(frame, side)      # sets the scale and the smallest face, as for one person
         scale = min(1.0, self.detect_size / max(region.shape[:2]))
-        gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        smallest = max(20, int(self.min_face * min(gray.shape)))
+        smallest = max(20, int(self.min_face * scale * min(region.shape[:2])))
         faces = self.cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=4,
                                               minSize=(smallest, smallest))
-        if len(faces) == 0:
+        lo, hi = {"left": (0, gray.shape[1] // 2), "right": (gray.shape[1] // 2, gray.shape[1])}.get(
+            side, (0, gray.shape[1]))
+
+        def area_inside(face) -> int:
+            x, _, w, h = (int(v) for v in face)
+            return max(0, min(x + w, hi) - max(x, lo)) * h
+
+        inside = [f for f in faces if area_inside(f) > 0]
+        if not inside:
             return centre_square(region), False
-        x, y, w, h = (int(round(v / scale)) for v in max(faces, key=lambda f: f[2] * f[3]))
+        x, y, w, h = (int(round(v / scale)) for v in max(inside, key=area_inside))
         m = int(self.margin * max(w, h))
-        y0, y1 = max(0, y - m), min(region.shape[0], y + h + m)
-        x0, x1 = max(0, x - m), min(region.shape[1], x + w + m)
-        return region[y0:y1, x0:x1], True
+        y0, y1 = max(0, y - m), min(frame.shape[0], y + h + m)
+        x0, x1 = max(0, x - m), min(frame.shape[1], x + w + m)
+        return frame[y0:y1, x0:x1], True
 
 
 def half(frame: np.ndarray, side: str) -> np.ndarray:

@@ -37,7 +37,8 @@ class TorchvisionVisual(Extractor):
     name = "torchvision"
     modality = "visual"
     defaults = {"backbone": "densenet121", "weights": "DEFAULT", "seed": 0, "frames": 4,
-                "image_size": 224, "pool": "mean", "batch_size": 8, "precision": "fp16"}
+                "image_size": 224, "pool": "mean", "batch_size": 8, "precision": "fp16",
+                "min_frame_fraction": 0.5}
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         super().__init__(device=device, **params)
@@ -46,6 +47,9 @@ class TorchvisionVisual(Extractor):
 
         if int(self.params["frames"]) < 1:
             raise ExtractorError(f"extract.visual.torchvision.frames={self.params['frames']}: must be >= 1")
+        if not 0.0 < float(self.params["min_frame_fraction"]) <= 1.0:
+            raise ExtractorError(f"extract.visual.torchvision.min_frame_fraction="
+                                 f"{self.params['min_frame_fraction']}: must be in (0, 1]")
         if self.params["pool"] not in ("mean", "max"):
             raise ExtractorError(f"extract.visual.torchvision.pool={self.params['pool']!r}: use mean or max")
         backbone = str(self.params["backbone"])
@@ -97,7 +101,7 @@ class TorchvisionVisual(Extractor):
                 "seed": self.params["seed"] if self.weights_source.lower() == "none" else None,
                 "torchvision": torchvision.__version__, "torch": torch.__version__.split("+")[0],
                 "opencv": cv2.__version__,
-                **{k: self.params[k] for k in ("frames", "image_size", "pool")}}
+                **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction")}}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> dict:
         import cv2
@@ -112,12 +116,19 @@ class TorchvisionVisual(Extractor):
         k = int(self.params["frames"])
         times = [start + (end - start) * (i + 0.5) / k for i in range(k)]
         size = int(self.params["image_size"])
+        frames = [f for f in self.reader.frames_at(path, times) if f is not None]
+        # Only frames decoded at the requested times count; too few -> the utterance fails.
+        if len(frames) < float(self.params["min_frame_fraction"]) * k:
+            raise UtteranceFailure(
+                f"video {path.name}: {len(frames)} of {k} frames decoded at the span's times "
+                f"{start:.2f}-{end:.2f} s (the span runs past the decodable video, or its data is "
+                f"damaged; min_frame_fraction={self.params['min_frame_fraction']})")
         crops, found = [], 0
-        for frame in self.reader.frames_at(path, times):
+        for frame in frames:
             crop, is_face = self.faces.crop(frame, row["video_side"])
             crops.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
             found += is_face
-        return {"crops": np.stack(crops), "fallbacks": len(crops) - found}
+        return {"crops": np.stack(crops), "fallbacks": len(crops) - found, "missing": k - len(frames)}
 
     @classmethod
     def implementation_files(cls) -> list[Path]:
@@ -125,7 +136,8 @@ class TorchvisionVisual(Extractor):
                 Path(inspect.getsourcefile(pick_device))]
 
     def load_stats(self, loaded: dict) -> dict[str, int]:
-        return {"face_fallbacks": int(loaded["fallbacks"])}
+        missing = {"frames_missing": int(loaded["missing"])} if loaded["missing"] else {}
+        return {"face_fallbacks": int(loaded["fallbacks"]), **missing}
 
     def forward(self, inputs: list[dict]) -> np.ndarray:
         import torch
@@ -134,9 +146,9 @@ class TorchvisionVisual(Extractor):
         images = (crops.permute(0, 3, 1, 2).float() / 255 - self.mean) / self.std
         with torch.inference_mode(), autocast(self.device, self.params["precision"]):
             feats = self.model(images.to(self.device)).float().cpu()
-        feats = feats.view(len(inputs), -1, self._dim)
-        pooled = feats.mean(1) if self.params["pool"] == "mean" else feats.amax(1)
-        return pooled.numpy().astype(np.float32)
+        per_utterance = torch.split(feats, [len(x["crops"]) for x in inputs])   # frames found vary
+        pooled = [f.mean(0) if self.params["pool"] == "mean" else f.amax(0) for f in per_utterance]
+        return torch.stack(pooled).numpy().astype(np.float32)
 
 
 def _weights_enum(backbone: str, name: str):

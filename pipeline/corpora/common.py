@@ -1,8 +1,11 @@
 """What every corpus adapter shares: options, text-file decoding, media checks, finalization."""
 from __future__ import annotations
 
+import codecs
+import csv
 import io
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +17,13 @@ from pipeline.lib.manifest import (
     MEDIA_PREFIX,
     MODALITIES,
     SOURCE_COLUMN,
+    SPLITS,
+    VIDEO_SIDES,
     Manifest,
     ManifestError,
+    list_problems,
     normalize_columns,
+    outside_root,
     renumber_turns,
     sort_dialogues,
     validate,
@@ -30,47 +37,180 @@ class PrepareOptions:
     modalities: tuple[str, ...] = MODALITIES   # the run's modalities (top-level ``modalities``)
     on_missing_media: str = "keep"             # keep | drop | fail, see pipeline.lib.errorlog
     probe_media: bool = True                   # decode the first frame of each media file
-    encoding: str = "utf-8"                    # of transcripts / CSVs
+    encoding: str = "utf-8"                    # tried first on every line of transcripts / CSVs
+    fallback_encoding: str = "cp1252"          # for a line `encoding` cannot decode (each logged)
+    allow_outside_root: bool = False           # media may resolve outside the corpus root
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modalities if m not in MODALITIES]
         if unknown:
             raise ManifestError(f"modalities: unknown modality {unknown[0]!r} "
                                 f"(expected some of {', '.join(MODALITIES)})")
+        for key in ("encoding", "fallback_encoding"):
+            try:
+                codecs.lookup(getattr(self, key))
+            except LookupError:
+                raise ManifestError(f"prepare.{key}: unknown encoding {getattr(self, key)!r}") from None
         if self.on_missing_media not in MEDIA_POLICIES:
             raise ManifestError(f"prepare.on_missing_media: unknown policy "
                                 f"{self.on_missing_media!r} (expected one of "
                                 f"{', '.join(MEDIA_POLICIES)})")
 
 
-def read_text_file(path: Path, encoding: str) -> str:
-    """Decode a whole text file, naming file, line and byte on failure."""
+DECODED_WITH_FALLBACK = "line decoded with the fallback encoding"
+UNDECODABLE = "undecodable line"
+MALFORMED_ROW = "malformed CSV row"
+
+
+def read_lines(path: Path, options: PrepareOptions, log: ErrorLog) -> list[tuple[int, str | None]]:
+    """``(line number, text)`` of every line of a text file, decoded line by line: a UTF-8 BOM is
+    stripped, CRLF ends count as LF; ``options.encoding`` first, then ``options.fallback_encoding``
+    for a line it cannot decode (logged with file:line and the byte at fault, kept); a line neither
+    decodes is logged and given as None. One bad byte never refuses the whole file, and the
+    well-encoded lines around it are never re-read in the fallback."""
     raw = path.read_bytes()
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ManifestError(
-            f"{path}: line {line}: cannot decode byte {raw[exc.start:exc.start + 1]!r} at offset "
-            f"{exc.start} as {encoding} (set prepare.encoding, e.g. latin-1 or cp1252)") from None
-    except LookupError:
-        raise ManifestError(f"prepare.encoding: unknown encoding {encoding!r}") from None
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    lines = raw.split(b"\n")
+    if lines and lines[-1] in (b"", b"\r"):
+        lines.pop()                      # the file's final line end
+    out: list[tuple[int, str | None]] = []
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix(b"\r")
+        try:
+            out.append((number, line.decode(options.encoding)))
+            continue
+        except UnicodeDecodeError as exc:
+            what = (f"byte {line[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not "
+                    f"{options.encoding}")
+        try:
+            out.append((number, line.decode(options.fallback_encoding)))
+            log.add(problem=DECODED_WITH_FALLBACK, detail=f"{what}; decoded as {options.fallback_encoding}",
+                    action="kept", source=f"{path}:{number}")
+        except UnicodeDecodeError:
+            out.append((number, None))
+            log.add(problem=UNDECODABLE, detail=f"{what}, nor {options.fallback_encoding} "
+                    f"(set prepare.fallback_encoding): {line[:120]!r}", action="line skipped",
+                    source=f"{path}:{number}")
+    return out
 
 
-def read_csv_strings(path: Path, encoding: str, required: Sequence[str], what: str) -> pd.DataFrame:
-    """A CSV as strings (no NaN guessing), with decoding/parsing/column errors naming the file."""
+def read_csv_rows(path: Path, options: PrepareOptions, log: ErrorLog, required: Sequence[str],
+                  what: str, row_id: Callable[[dict], tuple[str, str, str]] | None = None
+                  ) -> pd.DataFrame:
+    """A CSV as strings (no NaN guessing), one row per record, with its first line number in
+    ``_line``. A record with the wrong number of fields is logged (file:line; ``row_id`` gives its
+    split, dialogue and utterance ids where it can) and excluded; a missing file or a missing
+    required column refuses the corpus."""
     if not path.is_file():
         raise ManifestError(f"{path}: {what} not found (check prepare.root)")
-    text = read_text_file(path, encoding)
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise ManifestError(f"{path}: not a readable CSV: {exc}") from None
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing required column(s) {', '.join(missing)} "
-                            f"(found: {', '.join(table.columns)})")
+    lines = [(n, t) for n, t in read_lines(path, options, log) if t is not None]
+    reader = csv.reader(io.StringIO("".join(t + "\n" for _, t in lines)))
+    header: list[str] | None = None
+    records, line_numbers = [], []
+    consumed = 0
+    for record in reader:
+        first = lines[consumed][0] if consumed < len(lines) else 0
+        consumed = reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue                     # a blank line
+        if header is None:
+            header = [c.strip() for c in record]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ManifestError(f"{path}: missing required column(s) {', '.join(missing)} "
+                                    f"(found: {', '.join(header)})")
+            continue
+        if len(record) != len(header):
+            fields = dict(zip(header, record))
+            split, dialogue, utterance = row_id(fields) if row_id else ("", "", "")
+            log.add(split=split, dialogue_id=dialogue, utterance_id=utterance, problem=MALFORMED_ROW,
+                    detail=f"{len(record)} fields, the header has {len(header)}: "
+                           f"{','.join(record)[:160]!r}",
+                    action="row excluded", source=f"{path}:{first}")
+            continue
+        records.append(record)
+        line_numbers.append(first)
+    if header is None:
+        raise ManifestError(f"{path}: {what} is empty (no header line)")
+    table = pd.DataFrame(records, columns=header, dtype=str) if records else \
+        pd.DataFrame({c: pd.Series(dtype=str) for c in header})
+    table["_line"] = line_numbers
+    table["_source"] = [f"{path}:{n}" for n in line_numbers]
     return table
+
+
+EXCLUDED = "utterance excluded"
+
+
+def screen_rows(table: pd.DataFrame, labels: Sequence[str], log: ErrorLog, source: str) -> pd.DataFrame:
+    """Row faults exclude the row, never the corpus: an empty dialogue id, utterance id, speaker
+    or label, an unknown split or label, an end before the start, a bad ``video_side``. A dialogue
+    in several splits or with a repeated turn number is excluded whole; turn gaps are renumbered.
+    Each is logged with the row's ``_source`` (``file:line``) where the table has one. Duplicate
+    utterance ids stay a whole-corpus refusal (:func:`~pipeline.lib.manifest.validate`): which row
+    is meant cannot be told."""
+    sources = table["_source"].reset_index(drop=True) if "_source" in table else None
+    table = normalize_columns(table)
+    known = set(labels)
+    checks = [
+        (table["dialogue_id"].str.strip() == "", "empty dialogue_id",
+         lambda r: "utterance without a dialogue"),
+        (table["utterance_id"].str.strip() == "", "empty utterance_id", lambda r: ""),
+        (table["speaker"].str.strip() == "", "empty speaker", lambda r: ""),
+        (table["label"].str.strip() == "", "no label", lambda r: ""),
+        (~table["split"].isin(SPLITS), "unknown split",
+         lambda r: f"{r['split']!r} (expected one of {', '.join(SPLITS)})"),
+        (~table["label"].isin(known) & (table["label"].str.strip() != ""), "unknown label",
+         lambda r: f"{r['label']!r} (label set: {', '.join(labels)})"),
+        (table["end_s"] < table["start_s"], "end before start",
+         lambda r: f"start_s {r['start_s']}, end_s {r['end_s']}"),
+        (~table["video_side"].isin(VIDEO_SIDES), "bad video_side",
+         lambda r: f"{r['video_side']!r} (expected left, right or empty)"),
+    ]
+    bad: dict = {}
+    for mask, problem, detail in checks:
+        for i in table.index[mask.to_numpy()]:
+            bad.setdefault(i, (problem, detail(table.loc[i])))
+
+    def where(i) -> str:
+        return sources[i] if sources is not None else source
+
+    def exclude(i, problem: str, detail: str, action: str = EXCLUDED) -> None:
+        r = table.loc[i]
+        log.add(split=r["split"], dialogue_id=r["dialogue_id"], utterance_id=r["utterance_id"],
+                problem=problem, detail=detail, action=action, source=where(i))
+
+    for i, (problem, detail) in bad.items():
+        exclude(i, problem, detail)
+    thinned = set(table.loc[list(bad), "dialogue_id"])   # their gaps are explained by the log
+    table = table.drop(index=list(bad))
+    for dia, group in table.groupby("dialogue_id", sort=True):
+        splits = sorted(set(group["split"]))
+        repeated = sorted(set(group["turn"][group["turn"].duplicated()]))
+        if len(splits) > 1 or repeated:
+            detail = (f"dialogue {dia!r} is in several splits ({', '.join(splits)})" if len(splits) > 1
+                      else f"dialogue {dia!r} repeats turn(s) {', '.join(map(str, repeated))}")
+            for i in group.index:
+                exclude(i, "inconsistent dialogue", detail, "dialogue excluded")
+            table = table.drop(index=group.index)
+        elif sorted(group["turn"]) != list(range(len(group))) and dia not in thinned:
+            missing = sorted(set(range(int(group["turn"].max()) + 1)) - set(group["turn"]))
+            log.add(split=splits[0], dialogue_id=dia, problem="turn gap",
+                    detail=f"turn(s) {', '.join(map(str, missing))} absent",
+                    action="turns renumbered contiguously", source=source)
+    return renumber_turns(table) if len(table) else table
+
+
+def refuse_duplicate_ids(table: pd.DataFrame, source: str) -> None:
+    """Two rows with one utterance id make the corpus ambiguous: refused, naming the lines."""
+    dup = table["utterance_id"].duplicated(keep=False) & (table["utterance_id"] != "")
+    if dup.any():
+        where = "lines" if "_line" in table else "rows"   # _line: from read_csv_rows
+        problems = [f"duplicate utterance id {uid!r} at {where} "
+                    f"{', '.join(str(v) for v in (g['_line'] if '_line' in g else g.index + 1))}"
+                    for uid, g in table[dup].groupby("utterance_id", sort=True)]
+        raise ManifestError(list_problems(f"{source}: {len(problems)} problem(s)", problems))
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -99,7 +239,10 @@ def check_media(table: pd.DataFrame, root: Path, options: PrepareOptions
                 if required:
                     findings.append((i, modality, media.MISSING, "no path given"))
                 continue
-            problem = media.probe(root / rel, prefix, decode=required and options.probe_media)
+            problem = (outside_root_problem(root / rel, root) if not options.allow_outside_root
+                       else None)
+            # A path outside the root is never probed (nor, its entry blanked, extracted).
+            problem = problem or media.probe(root / rel, prefix, decode=required and options.probe_media)
             if problem is None:
                 continue
             if required:
@@ -107,6 +250,14 @@ def check_media(table: pd.DataFrame, root: Path, options: PrepareOptions
             else:
                 table.at[i, column] = ""
     return table, findings
+
+
+def outside_root_problem(path: Path, root: Path) -> tuple[str, str] | None:
+    """``(problem, detail)`` when ``path`` resolves outside the corpus ``root``."""
+    if not outside_root(path, root):
+        return None
+    return (media.OUTSIDE_ROOT, f"{path} resolves to {os.path.realpath(path)}, outside the corpus root "
+            f"{os.path.realpath(root)} (set prepare.allow_outside_root: true to allow it)")
 
 
 def finalize(table: pd.DataFrame, *, corpus: str, root: Path, labels: Sequence[str],
@@ -125,5 +276,6 @@ def finalize(table: pd.DataFrame, *, corpus: str, root: Path, labels: Sequence[s
         table = renumber_turns(table)
     table = sort_dialogues(table)
     validate(table, labels, source=source or f"{corpus} corpus at {root}")
-    meta = {"errors": len(log.rows), **(extra_meta or {})}
+    meta = {"errors": len(log.rows), "allow_outside_root": options.allow_outside_root,
+            **(extra_meta or {})}
     return Manifest(table, corpus, str(root), list(labels), meta)

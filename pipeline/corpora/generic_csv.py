@@ -22,17 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings
-from pipeline.lib.errorlog import ErrorLog
-from pipeline.lib.manifest import (
-    FLOAT_COLUMNS,
-    Manifest,
-    ManifestError,
-    list_problems,
-    normalize_columns,
-    speaker_index_by_appearance,
-    validate,
+from pipeline.corpora.common import (
+    PrepareOptions,
+    finalize,
+    read_csv_rows,
+    refuse_duplicate_ids,
+    screen_rows,
 )
+from pipeline.lib.errorlog import ErrorLog
+from pipeline.lib.manifest import FLOAT_COLUMNS, SOURCE_COLUMN, Manifest, speaker_index_by_appearance
 
 REQUIRED = ["dialogue_id", "utterance_id", "speaker", "label", "split"]
 OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "audio_end_s",
@@ -41,27 +39,35 @@ OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "
 
 def load(path: Path, options: PrepareOptions, *, labels: Sequence[str] | None = None,
          media_root: str | None = None, name: str = "csv") -> tuple[Manifest, ErrorLog]:
-    raw = read_csv_strings(path, options.encoding, REQUIRED, "manifest CSV")
-    table = raw[[c for c in REQUIRED + OPTIONAL if c in raw.columns]].copy()
-    for col in table.columns:
-        table[col] = table[col].str.strip()
-    _coerce_numbers(table, path)
+    log = ErrorLog()
+    raw = read_csv_rows(path, options, log, REQUIRED, "manifest CSV", row_id=lambda f: (
+        f.get("split", ""), f.get("dialogue_id", ""), f.get("utterance_id", "")))
+    table = raw[[c for c in REQUIRED + OPTIONAL if c in raw.columns]].apply(lambda c: c.str.strip())
+    table[["_line", "_source"]] = raw[["_line", "_source"]]
+    refuse_duplicate_ids(table, str(path))
+    table = _coerce_numbers(table, path, log)
     if "turn" not in table:
         table["turn"] = table.groupby("dialogue_id", sort=False).cumcount()
     label_set = list(labels) if labels else sorted(set(table["label"]) - {""})
     table["corpus"] = name
     table["speaker_idx"] = 0
-    # Validate the user's rows before anything is reordered, so errors cite CSV line numbers.
-    validate(normalize_columns(table), label_set, source=str(path), first_row=2, row_word="line")
+    table = screen_rows(table, label_set, log, str(path))
     table["speaker_idx"] = speaker_index_by_appearance(table)
     root = Path(media_root) if media_root else path.parent
-    return finalize(table, corpus=name, root=root, labels=label_set, options=options,
-                    log=(log := ErrorLog()), extra_meta={"source_csv": str(path)},
-                    source=str(path)), log
+    return finalize(table, corpus=name, root=root, labels=label_set, options=options, log=log,
+                    extra_meta={"source_csv": str(path)}, source=str(path)), log
 
 
-def _coerce_numbers(table: pd.DataFrame, path: Path) -> None:
-    problems = []
+# Which media a span column belongs to: a bad span refuses that modality's media for the row.
+SPAN_MEDIA = {"audio_start_s": "audio", "audio_end_s": "audio", "video_start_s": "visual",
+              "video_end_s": "visual"}
+
+
+def _coerce_numbers(table: pd.DataFrame, path: Path, log: ErrorLog) -> pd.DataFrame:
+    """Numbers from strings. A bad ``turn`` excludes its row; a bad timeline value is blanked; a
+    bad media span refuses that media for the row (its path blanked). Each is logged."""
+    table = table.copy()
+    excluded = set()
     for col in [c for c in ["turn", *FLOAT_COLUMNS] if c in table]:
         values = pd.to_numeric(table[col].replace("", None), errors="coerce")
         bad = values.isna() & (table[col] != "")
@@ -69,10 +75,21 @@ def _coerce_numbers(table: pd.DataFrame, path: Path) -> None:
             bad |= values.notna() & (values != values.round())
             bad |= table[col] == ""
         for i in bad[bad].index:
-            problems.append(f"line {i + 2} (utterance {table.at[i, 'utterance_id']}): "
-                            f"{col} must be a number, got {table.at[i, col]!r}")
+            r = table.loc[i]
+            if col == "turn":
+                action = "utterance excluded"
+                excluded.add(i)
+            elif col in SPAN_MEDIA:
+                action = f"{SPAN_MEDIA[col]} media refused (path blanked)"
+                table.at[i, SOURCE_COLUMN[SPAN_MEDIA[col]]] = ""
+            else:
+                action = f"{col} blanked"
+            log.add(split=r.get("split", ""), dialogue_id=r.get("dialogue_id", ""),
+                    utterance_id=r.get("utterance_id", ""), modality=SPAN_MEDIA.get(col, ""),
+                    problem=f"malformed {col}", detail=f"{col} must be a number, got {r[col]!r}",
+                    action=action, source=r["_source"])
         table[col] = values
-    if problems:
-        raise ManifestError(list_problems(f"{path}: {len(problems)} bad value(s)", problems))
+    table = table.drop(index=sorted(excluded))
     if "turn" in table:
         table["turn"] = table["turn"].astype(int)
+    return table

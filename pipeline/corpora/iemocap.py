@@ -20,13 +20,13 @@ other sessions, either the ``standard`` 12 dialogues of the published baselines 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_text_file, require_dir
+from pipeline.corpora.common import PrepareOptions, finalize, read_lines, require_dir
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, ManifestError
 
@@ -41,6 +41,7 @@ STANDARD_DEV = (
 DEV_METHODS = ("standard", "random")
 
 EVAL_HEADER = re.compile(r"^\[(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\]\t(\S+)\t(\S+)\t\[.*\]\s*$")
+UTTERANCE_ID = re.compile(r"\bSes\d+[A-Za-z]*_\w+_[A-Za-z]+\d+\b")
 TRANSCRIPT_LINE = re.compile(r"^(\S+) \[(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\]:\s?(.*)$")
 SESSION_DIR = re.compile(r"^Session(\d+)$")
 
@@ -80,54 +81,98 @@ def _dialogues(session: Path) -> list[tuple[str, Path]]:
 def _read_dialogue(root: Path, session: Path, dialog: str, split: str, evaluation: Path,
                    options: PrepareOptions, log: ErrorLog, speaker_side: Mapping[str, str]
                    ) -> list[dict]:
-    evaluated = _parse_evaluation(evaluation, options.encoding)
-    if not evaluated:
-        raise ManifestError(f"{evaluation}: empty dialogue: no "
-                            "'[start - end]<TAB>utterance<TAB>label<TAB>[v, a, d]' lines")
+    """The 6-way-labelled utterances of one dialogue. Every utterance id met in its annotation or
+    transcript file ends in the manifest or in the log (with file:line)."""
+    def fault(problem: str, detail: str, action: str, source: str, uid: str = "") -> None:
+        log.add(split=split, dialogue_id=dialog, utterance_id=uid, problem=problem, detail=detail,
+                action=action, source=source)
+
+    evaluated = _parse_evaluation(evaluation, options, fault)
     transcript_path = session / "dialog" / "transcriptions" / f"{dialog}.txt"
-    texts = _parse_transcript(transcript_path, options.encoding) if transcript_path.exists() else {}
+    texts = _parse_transcript(transcript_path, options, fault) if transcript_path.exists() else {}
     video = (session / "dialog" / "avi" / "DivX" / f"{dialog}.avi").relative_to(root)
     rows = []
-    for start, end, uid, label in evaluated:
+    for start, end, uid, label, source in evaluated:
         speaker = uid.rsplit("_", 1)[-1][:1]
         if label not in LABELS:
-            log.add(split=split, dialogue_id=dialog, utterance_id=uid, problem="label outside the 6-way set",
-                    detail=label, action="utterance excluded")
+            fault("label outside the 6-way set", label, "utterance excluded", source, uid)
             continue
         if speaker not in SPEAKER_IDX:
-            raise ManifestError(f"{evaluation}: utterance {uid}: cannot read the speaker (M/F) "
-                                "from the last part of the utterance id")
+            fault("unreadable speaker", "the last part of the utterance id does not start with M or F",
+                  "utterance excluded", source, uid)
+            continue
         rows.append({
             "corpus": "iemocap", "split": split, "dialogue_id": dialog, "utterance_id": uid,
-            "speaker": speaker, "speaker_idx": SPEAKER_IDX[speaker], "text": texts.get(uid, ""),
+            "speaker": speaker, "speaker_idx": SPEAKER_IDX[speaker], "text": texts.get(uid, ("", ""))[0],
             "label": label, "start_s": start, "end_s": end,
             "audio_path": str((session / "sentences" / "wav" / dialog / f"{uid}.wav").relative_to(root)),
             "video_path": str(video), "video_start_s": start, "video_end_s": end,
             "video_side": speaker_side.get(speaker, ""),
         })
+    annotated = {uid for _, _, uid, _, _ in evaluated}
+    for uid, (_, source) in sorted(texts.items()):
+        if uid not in annotated:
+            fault("no emotion annotation", f"{uid} is in the transcript only", "not an utterance of the "
+                  "manifest", source, uid)
     rows.sort(key=lambda r: (r["start_s"], r["utterance_id"]))
     for turn, row in enumerate(rows):
         row["turn"] = turn
-    if not rows:
-        log.add(split=split, dialogue_id=dialog, problem="empty dialogue",
-                detail="no utterance with a 6-way label", action="dialogue dropped")
+    if not evaluated:
+        fault("empty dialogue", "no '[start - end]<TAB>utterance<TAB>label<TAB>[v, a, d]' line",
+              "dialogue dropped", str(evaluation))
+    elif not rows:
+        fault("empty dialogue", "no utterance with a 6-way label", "dialogue dropped", str(evaluation))
     return rows
 
 
-def _parse_evaluation(path: Path, encoding: str) -> list[tuple[float, float, str, str]]:
+Fault = Callable[..., None]
+
+
+def _parse_evaluation(path: Path, options: PrepareOptions, fault: Fault
+                      ) -> list[tuple[float, float, str, str, str]]:
+    """``(start, end, utterance id, label, file:line)`` of each block header. A line that looks
+    like one (starts with ``[``) or names an utterance id but does not parse is a logged fault."""
     out = []
-    for line in read_text_file(path, encoding).splitlines():
+    for number, line in read_lines(path, options, _LineLog(fault)):
+        source = f"{path}:{number}"
+        if line is None:
+            continue
         if m := EVAL_HEADER.match(line):
-            out.append((float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)))
+            start, end = float(m.group(1)), float(m.group(2))
+            if end < start:
+                fault("end before start", line.strip()[:120], "utterance excluded", source, m.group(3))
+                continue
+            out.append((start, end, m.group(3), m.group(4), source))
+        elif line.startswith("[") or UTTERANCE_ID.search(line):
+            uid = UTTERANCE_ID.search(line)
+            fault("malformed annotation line", line.strip()[:160], "utterance excluded", source,
+                  uid.group(0) if uid else "")
     return out
 
 
-def _parse_transcript(path: Path, encoding: str) -> dict[str, str]:
+def _parse_transcript(path: Path, options: PrepareOptions, fault: Fault) -> dict[str, tuple[str, str]]:
+    """utterance id -> (text, file:line). A line naming an utterance id that does not parse is a
+    logged fault (that utterance's text is then empty, itself logged by the media checks)."""
     texts = {}
-    for line in read_text_file(path, encoding).splitlines():
+    for number, line in read_lines(path, options, _LineLog(fault)):
+        source = f"{path}:{number}"
+        if line is None or not line.strip():
+            continue
         if m := TRANSCRIPT_LINE.match(line.strip()):
-            texts[m.group(1)] = m.group(4).strip()
+            texts[m.group(1)] = (m.group(4).strip(), source)
+        elif uid := UTTERANCE_ID.search(line):
+            fault("malformed transcript line", line.strip()[:160], "text not read", source, uid.group(0))
     return texts
+
+
+class _LineLog:
+    """Adapts a dialogue's ``fault`` callback to the ``log.add`` that :func:`read_lines` calls."""
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+
+    def add(self, *, problem: str, detail: str, action: str, source: str, **_: str) -> None:
+        self.fault(problem, detail, action, source)
 
 
 def _assign_splits(session_of: Mapping[str, int], method: str, size: int, seed: int,

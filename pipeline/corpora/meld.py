@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_csv_strings, require_dir
+from pipeline.corpora.common import PrepareOptions, finalize, read_csv_rows, require_dir, screen_rows
 from pipeline.lib.errorlog import ErrorLog
-from pipeline.lib.manifest import Manifest, ManifestError, list_problems, speaker_index_by_appearance
+from pipeline.lib.manifest import Manifest, speaker_index_by_appearance
 
 LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
 CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
@@ -46,41 +46,51 @@ def timestamp_seconds(value: str) -> float:
 def load(root: Path, options: PrepareOptions) -> tuple[Manifest, ErrorLog]:
     require_dir(root, "MELD.Raw root")
     log = ErrorLog()
-    tables = [_read_split(root, split, options.encoding, log) for split in CSV_FILES]
-    table = pd.concat(tables, ignore_index=True)
+    tables = [_read_split(root, split, options, log) for split in CSV_FILES]
+    table = screen_rows(pd.concat(tables, ignore_index=True), LABELS, log, "MELD CSV")
     table["speaker_idx"] = speaker_index_by_appearance(table)
     return finalize(table, corpus="meld", root=root, labels=LABELS, options=options, log=log,
                     extra_meta={"turn_gaps": log.count("utterance id gap")}), log
 
 
-def _read_split(root: Path, split: str, encoding: str, log: ErrorLog) -> pd.DataFrame:
+def _ids(split: str, fields: dict) -> tuple[str, str, str]:
+    """split, dialogue id, utterance id of a CSV record (blank where they are not integers)."""
+    try:
+        dia, utt = int(fields.get("Dialogue_ID", "")), int(fields.get("Utterance_ID", ""))
+    except ValueError:
+        return split, "", ""
+    return split, f"{split}_dia{dia}", f"{split}_dia{dia}_utt{utt}"
+
+
+def _read_split(root: Path, split: str, options: PrepareOptions, log: ErrorLog) -> pd.DataFrame:
     path = root / CSV_FILES[split]
-    raw = read_csv_strings(path, encoding, CSV_COLUMNS, f"MELD {split} CSV")
-    problems = []
+    raw = read_csv_rows(path, options, log, CSV_COLUMNS, f"MELD {split} CSV",
+                        row_id=lambda fields: _ids(split, fields))
     rows = []
-    for i, r in raw.iterrows():
-        where = f"line {i + 2} (Sr No. {r['Sr No.']})"
-        try:
-            dia, utt = int(r["Dialogue_ID"]), int(r["Utterance_ID"])
-        except ValueError:
-            problems.append(f"{where}: Dialogue_ID/Utterance_ID must be integers, got "
-                            f"{r['Dialogue_ID']!r}/{r['Utterance_ID']!r}")
+    for _, r in raw.iterrows():
+        _, dialogue_id, utterance_id = _ids(split, r)
+        if not utterance_id:
+            log.add(split=split, problem="malformed ids", action="row excluded", source=r["_source"],
+                    detail=f"Dialogue_ID/Utterance_ID must be integers, got "
+                           f"{r['Dialogue_ID']!r}/{r['Utterance_ID']!r} (Sr No. {r['Sr No.']})")
             continue
         try:
             start, end = timestamp_seconds(r["StartTime"]), timestamp_seconds(r["EndTime"])
         except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
+            # The timeline is informational (each clip is a whole file): keep the utterance.
+            log.add(split=split, dialogue_id=dialogue_id, utterance_id=utterance_id,
+                    problem="malformed timestamp", detail=str(exc), action="kept, start_s/end_s blank",
+                    source=r["_source"])
+            start = end = float("nan")
+        clip = f"{CLIP_DIRS[split]}/{utterance_id.removeprefix(split + '_')}.mp4"
         rows.append({
-            "corpus": "meld", "split": split, "dialogue_id": f"{split}_dia{dia}",
-            "utterance_id": f"{split}_dia{dia}_utt{utt}", "source_utt": utt,
-            "speaker": r["Speaker"].strip(), "text": r["Utterance"].strip(),
-            "label": r["Emotion"].strip().lower(), "start_s": start, "end_s": end,
-            "audio_path": f"{CLIP_DIRS[split]}/dia{dia}_utt{utt}.mp4",
-            "video_path": f"{CLIP_DIRS[split]}/dia{dia}_utt{utt}.mp4",
+            "corpus": "meld", "split": split, "dialogue_id": dialogue_id, "utterance_id": utterance_id,
+            "source_utt": int(r["Utterance_ID"]), "speaker": r["Speaker"].strip(),
+            "text": r["Utterance"].strip(), "label": r["Emotion"].strip().lower(), "start_s": start,
+            "end_s": end, "audio_path": clip, "video_path": clip, "_source": r["_source"],
         })
-    if problems:
-        raise ManifestError(list_problems(f"{path}: {len(problems)} bad row(s)", problems))
+    if not rows:
+        return pd.DataFrame(columns=["corpus", "split", "dialogue_id", "utterance_id", "turn", "_source"])
     table = pd.DataFrame(rows)
     table = table.sort_values(["dialogue_id", "source_utt"], kind="stable")
     table["turn"] = table.groupby("dialogue_id").cumcount()
@@ -89,5 +99,5 @@ def _read_split(root: Path, split: str, encoding: str, log: ErrorLog) -> pd.Data
         if absent:
             log.add(split=split, dialogue_id=dia, problem="utterance id gap",
                     detail=f"Utterance_ID {', '.join(map(str, absent))} absent from {path.name}",
-                    action="turns renumbered contiguously")
+                    action="turns renumbered contiguously", source=str(path))
     return table.drop(columns="source_utt")

@@ -12,7 +12,9 @@ import pandas as pd
 
 from pipeline.lib.manifest import SOURCE_COLUMN, ManifestError, list_problems
 
-ERROR_COLUMNS = ["split", "dialogue_id", "utterance_id", "modality", "problem", "detail", "action"]
+# source: the file and line the problem was found at (``path:line``), where it comes from one line
+ERROR_COLUMNS = ["split", "dialogue_id", "utterance_id", "modality", "problem", "detail", "action",
+                 "source"]
 
 # What to do with an utterance whose media (or text) is missing/unreadable for a modality
 # of the run (the top-level ``modalities``):
@@ -27,10 +29,10 @@ class ErrorLog:
     rows: list[dict] = field(default_factory=list)
 
     def add(self, *, split: str = "", dialogue_id: str = "", utterance_id: str = "",
-            modality: str = "", problem: str, detail: str = "", action: str) -> None:
+            modality: str = "", problem: str, detail: str = "", action: str, source: str = "") -> None:
         self.rows.append({"split": split, "dialogue_id": dialogue_id, "utterance_id": utterance_id,
                           "modality": modality, "problem": problem, "detail": detail,
-                          "action": action})
+                          "action": action, "source": source})
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=ERROR_COLUMNS)

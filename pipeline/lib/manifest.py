@@ -62,6 +62,11 @@ SUMMARY_FILE = "summary.json"
 MAX_LISTED = 10
 
 
+def outside_root(path: Path | str, root: Path | str) -> bool:
+    """Whether ``path`` resolves (``..`` and symlinks followed; nothing opened) outside ``root``."""
+    return not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
 class ManifestError(ValueError):
     """Invalid corpus or manifest; the message names the file/row/utterance at fault."""
 
@@ -83,10 +88,15 @@ class Manifest:
     extra_meta: dict = field(default_factory=dict)
 
     def media_path(self, relative: str) -> Path | None:
-        """Absolute path of a manifest media entry; None when the entry is empty."""
+        """Absolute path of a manifest media entry; None when the entry is empty, or when it
+        resolves outside the corpus root and the manifest was not prepared with
+        ``prepare.allow_outside_root`` (a second guard: ``prepare`` refuses such paths already)."""
         if not relative:
             return None
-        return Path(self.root) / relative
+        path = Path(self.root) / relative
+        if not self.extra_meta.get("allow_outside_root", False) and outside_root(path, self.root):
+            return None
+        return path
 
     def meta(self) -> dict:
         return {"corpus": self.corpus, "root": self.root, "labels": self.labels,

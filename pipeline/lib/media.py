@@ -15,6 +15,7 @@ UNREADABLE = "unreadable file"
 NO_AUDIO = "no audio stream"
 NO_VIDEO = "no video stream"
 EMPTY = "zero-length media"
+OUTSIDE_ROOT = "outside the corpus root"
 
 
 def probe(path: Path, kind: str, decode: bool = True) -> tuple[str, str] | None:

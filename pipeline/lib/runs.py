@@ -1,38 +1,61 @@
 """The train stage's output folder (``data/model``), one module for its writer and readers:
 
-- ``checkpoints/seed_<s>.pt``: the dev-selected state of one seed's run, with its model config,
-  labels, corpus, feature provenance and train config (:func:`save_run`; read by
-  :func:`model.training.load_model`);
+- ``checkpoints/seed_<s>.pt``: the dev-selected weights of one seed's run, a plain state dict
+  read with ``torch.load(weights_only=True)`` (no pickled code can run);
+- ``checkpoints/seed_<s>.json``: its metadata: model name and config, labels, corpus, selected
+  epoch, dev score, seed, training dialogues, feature provenance, train config;
 - ``curves/seed_<s>.csv``: one row per epoch (train loss, dev wa-F1, the reference protocol's test
   wa-F1, drop rates, seconds), what ``dvc plots`` and :func:`read_curves` read.
 """
 from __future__ import annotations
 
 import csv
+import json
+import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from model.ambdsgdn import AMBDSGDN
 from model.data import dialogues
-from model.training import RunResult, load_model, predict
+from model.training import RunResult, predict, restore
 from pipeline.lib.inputs import Inputs, feature_provenance
 from pipeline.lib.metrics import classification_report
 
 
 def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dict) -> dict:
-    """Write one seed's checkpoint and curves; returns the checkpoint."""
+    """Write one seed's weights, metadata and curves; returns the metadata."""
     m = inputs.manifest
-    checkpoint = {**result.checkpoint, "labels": m.labels, "corpus": m.corpus,
-                  "features": feature_provenance(inputs.metas), "train_config": train_config}
+    meta = {**{k: v for k, v in result.checkpoint.items() if k != "state_dict"},
+            "labels": m.labels, "corpus": m.corpus, "features": feature_provenance(inputs.metas),
+            "train_config": train_config}
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out_dir / "curves").mkdir(exist_ok=True)
-    torch.save(checkpoint, checkpoint_path(out_dir, result.seed))
+    path = checkpoint_path(out_dir, result.seed)
+    torch.save(result.checkpoint["state_dict"], path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     with open(out_dir / "curves" / f"seed_{result.seed}.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(result.curves[0]))
         writer.writeheader()
         writer.writerows(result.curves)
-    return checkpoint
+    return meta
+
+
+def load_run(path: Path, device: str = "cpu") -> tuple[AMBDSGDN, dict]:
+    """The model of one seed's checkpoint and its metadata; weights are read weights-only."""
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        raise ValueError(f"{meta_path}: missing (written by the train stage with {path.name})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (json.JSONDecodeError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+        raise ValueError(f"{path}: not a checkpoint the train stage wrote ({exc})") from None
+    try:
+        return restore(meta, state, device), meta
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def checkpoint_path(models_dir: Path, seed: int) -> Path:
@@ -64,7 +87,7 @@ def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> dict:
     """The dev-selected model of one seed scored on the test split: the classification report
     plus the seed, selected epoch, dev score, features and train dialogue count it recorded."""
     m = inputs.manifest
-    model, checkpoint = load_model(path, device)
+    model, checkpoint = load_run(path, device)
     if checkpoint["labels"] != m.labels:
         raise ValueError(f"{path}: trained on labels {checkpoint['labels']}, manifest has {m.labels}")
     test = dialogues(m.table, m.labels, "test")

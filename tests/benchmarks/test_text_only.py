@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from pipeline.cli import TRACE_ENV
@@ -106,8 +105,8 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
     for corpus, ids in splits.items():
         for variant in ("diff", "gat", "none"):
             for seed in (0, 1):
-                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}.pt"
-                trained = set(torch.load(path, weights_only=False)["train_dialogues"])
+                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}.json"
+                trained = set(json.loads(path.read_text())["train_dialogues"])
                 assert trained == ids["train"], (corpus, variant, seed)
                 assert not trained & (ids["dev"] | ids["test"])
         logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.details.json").read_text())

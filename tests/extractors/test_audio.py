@@ -6,6 +6,7 @@ import soundfile
 from extractors import get_extractor
 from extractors.base import ExtractorError, UtteranceFailure
 from extractors.media_io import load_audio
+from pipeline.lib import media
 from tests.conftest import shared_path
 
 
@@ -63,3 +64,31 @@ def test_audio_from_mp4_and_failures(meld_manifest, tmp_path):
         get_extractor("audio", "opensmile").load(row(""), lambda p: None)
     with pytest.raises(UtteranceFailure, match="after the end"):
         load_audio(shared_path("real_media", "Ses01F_impro05_F009.wav"), 100.0, 101.0)
+
+
+@pytest.mark.parametrize("samples, reason", [
+    (np.r_[np.full(8000, 0.1), np.nan, np.full(8000, 0.1)], "non-finite audio samples .* \\(1 NaN/Inf\\)"),
+    (np.zeros(16000), "silent audio .*every sample is zero"),
+    (0.1 * np.sin(np.arange(480)), "too short: 30 ms < 100 ms, the extractor's minimum"),
+])
+def test_degenerate_audio_is_refused_before_extraction(tmp_path, samples, reason):
+    path = tmp_path / "bad.wav"
+    soundfile.write(path, samples.astype(np.float32), 16000, subtype="FLOAT")
+    for name in ("opensmile", "librosa"):
+        e = get_extractor("audio", name)
+        with pytest.raises(UtteranceFailure, match=reason):
+            e.load(row(str(path)), lambda p: path)
+
+
+def test_a_span_past_the_end_of_the_audio_is_a_fault(tmp_path, meld_demo):
+    path = tmp_path / "two_seconds.wav"
+    soundfile.write(path, 0.1 * np.sin(np.arange(32000) / 5).astype(np.float32), 16000)
+    assert len(load_audio(path, 1.0, 2.05)) == 16000                  # within rounding: kept, cut
+    with pytest.raises(UtteranceFailure, match="span ends at 3.000 s, past the end of two_seconds.wav"):
+        load_audio(path, 1.0, 3.0)
+    with pytest.raises(UtteranceFailure, match="span starts at 2.500 s, after the end"):
+        load_audio(path, 2.5, 3.0)
+    clip = next(c for c in sorted(meld_demo.rglob("*.mp4")) if media.probe(c, "audio") is None)
+    duration = len(load_audio(clip)) / 16000                            # a container: same rule
+    with pytest.raises(UtteranceFailure, match="past the end of"):
+        load_audio(clip, 0.0, duration + 1.0)

@@ -85,3 +85,34 @@ def test_video_failures(tmp_path):
         e.load(video_row(wav), lambda p: wav)
     with pytest.raises(ExtractorError, match="extract.visual.torchvision.backbone='densenet999'"):
         get_extractor("visual", "torchvision", {"backbone": "densenet999"})
+
+
+def test_frames_are_only_taken_at_their_times(tmp_path, iemocap_demo):
+    avi = next(iemocap_demo.rglob("*.avi"))
+    reader = VideoReader()
+    duration = reader.duration(avi)
+    inside = reader.frames_at(avi, [0.2, duration / 2])
+    assert all(f is not None for f in inside)
+    past = reader.frames_at(avi, [duration - 0.5, duration + 2.0, duration + 3.0])
+    assert past[0] is not None and past[1] is None and past[2] is None   # never the last frame again
+    half = tmp_path / "half.avi"
+    half.write_bytes(avi.read_bytes()[: avi.stat().st_size // 2])        # cut in half
+    cut = VideoReader().frames_at(half, [0.2, duration * 0.9])
+    assert cut[0] is not None and cut[1] is None
+
+
+def test_utterances_past_the_decodable_video_fail_with_the_reason(tmp_path, iemocap_demo):
+    avi = next(iemocap_demo.rglob("*.avi"))
+    duration = VideoReader().duration(avi)
+    half = tmp_path / "half.avi"
+    half.write_bytes(avi.read_bytes()[: avi.stat().st_size // 2])
+    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4})
+    loaded = e.load(video_row(half, 0.1, 1.0), lambda p: half)
+    assert len(loaded["crops"]) == 4 and loaded["missing"] == 0
+    for path, start, end in [(half, duration * 0.7, duration * 0.9), (avi, duration + 1, duration + 3)]:
+        with pytest.raises(UtteranceFailure, match=r"0 of 4 frames decoded at the span's times"):
+            e.load(video_row(path, start, end), lambda p, path=path: path)
+    # Half of the frames found: kept (min_frame_fraction 0.5), pooled over those, and counted.
+    loaded = e.load(video_row(avi, duration - 1.0, duration + 1.0), lambda p: avi)
+    assert len(loaded["crops"]) == 2 and e.load_stats(loaded)["frames_missing"] == 2
+    assert e.forward([loaded, e.load(video_row(avi, 0.1, 1.0), lambda p: avi)]).shape == (2, e.dim)

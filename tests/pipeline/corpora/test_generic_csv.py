@@ -36,29 +36,50 @@ def test_turn_defaults_to_row_order_and_labels_are_inferred(tmp_path):
     assert m.table.set_index("utterance_id")["turn"].to_dict() == {"d1_b": 0, "d1_a": 1}
 
 
-@pytest.mark.parametrize("body, expected", [
-    (GOOD.replace("d1_b", "d1_a"), "duplicate utterance id 'd1_a' at lines 2, 3"),
-    (GOOD.replace("ang", "joy"), "line 3 (utterance d1_b): unknown label 'joy' (label set: neu, ang)"),
-    (GOOD.replace("d1,1,", "d1,2,"), "dialogue 'd1': turns must be 0..1 without gaps or repeats, found 0, 2 at lines 2, 3"),
-    (GOOD.replace("d2,0,", ",0,"), "line 4 (utterance d2_a): empty dialogue_id (utterance without a dialogue)"),
-    (GOOD.replace("d1,1,", "d1,one,"), "line 3 (utterance d1_b): turn must be a number, got 'one'"),
-    (GOOD.replace("test", "valid"), "line 4 (utterance d2_a): unknown split 'valid'"),
+def test_a_duplicate_id_refuses_the_corpus_naming_the_lines(tmp_path):
+    with pytest.raises(ManifestError, match="duplicate utterance id 'd1_a' at lines 2, 3") as err:
+        load_corpus("csv", write(tmp_path, GOOD.replace("d1_b", "d1_a")), TEXT_ONLY, labels=["neu", "ang"])
+    assert "corpus.csv" in str(err.value)
+
+
+@pytest.mark.parametrize("body, problem, detail", [
+    (GOOD.replace("ang", "joy"), "unknown label", "'joy' (label set: neu, ang)"),
+    (GOOD.replace("d1,1,d1_b,B,hi,ang", ",1,d1_b,B,hi,ang"), "empty dialogue_id", "utterance without a dialogue"),
+    (GOOD.replace("d1,1,", "d1,one,"), "malformed turn", "turn must be a number, got 'one'"),
+    (GOOD.replace("hi,ang,train", "hi,ang,valid"), "unknown split", "'valid' (expected one of train, dev, test)"),
+    (GOOD.replace("d1,1,d1_b,B,hi,ang,train", "d1,1,d1_b,B,hi,ang,train,extra"), "malformed CSV row",
+     "8 fields, the header has 7"),
 ])
-def test_validation_errors_name_the_csv_line(tmp_path, body, expected):
-    with pytest.raises(ManifestError) as err:
-        load_corpus("csv", write(tmp_path, body), TEXT_ONLY, labels=["neu", "ang"])
-    assert expected in str(err.value) and "corpus.csv" in str(err.value)
+def test_a_bad_row_is_excluded_and_logged_with_its_line(tmp_path, body, problem, detail):
+    m, log = load_corpus("csv", write(tmp_path, body), TEXT_ONLY, labels=["neu", "ang"])
+    assert m.table["utterance_id"].tolist() == ["d1_a", "d2_a"]       # the rest of the corpus stays
+    [row] = log.rows
+    assert row["problem"] == problem and detail in row["detail"] and row["utterance_id"] == "d1_b"
+    assert row["source"] == f"{tmp_path / 'corpus.csv'}:3" and row["action"] in ("utterance excluded",
+                                                                                 "row excluded")
+
+
+def test_turn_gaps_are_renumbered_and_logged(tmp_path):
+    m, log = load_corpus("csv", write(tmp_path, GOOD.replace("d1,1,", "d1,2,")), TEXT_ONLY)
+    assert m.table.set_index("utterance_id")["turn"].to_dict() == {"d1_a": 0, "d1_b": 1, "d2_a": 0}
+    assert [(r["problem"], r["detail"]) for r in log.rows] == [("turn gap", "turn(s) 1 absent")]
 
 
 def test_missing_columns_and_bad_encoding(tmp_path):
     with pytest.raises(ManifestError, match="missing required column.s. speaker, label"):
         load_corpus("csv", write(tmp_path, "d,u,x\n", header="dialogue_id,utterance_id,split\n"))
     path = tmp_path / "latin.csv"
-    path.write_bytes((HEADER + GOOD).encode() + "d3,0,d3_a,A,caf\xe9,neu,test\n".encode("latin-1"))
-    with pytest.raises(ManifestError, match=r"latin.csv: line 5: cannot decode byte b'\\xe9'.*prepare.encoding"):
-        load_corpus("csv", path, TEXT_ONLY)
-    m, _ = load_corpus("csv", path, PrepareOptions(modalities=("text",), encoding="latin-1"))
-    assert "café" in set(m.table["text"])
+    # A BOM, CRLF line ends, genuine UTF-8 (a typographic apostrophe) and one latin-1 line.
+    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + GOOD.replace("hello", "don\u2019t")).replace("\n", "\r\n").encode()
+                     + "d3,0,d3_a,A,caf\xe9,neu,test\r\n".encode("latin-1"))
+    m, log = load_corpus("csv", path, TEXT_ONLY)
+    assert m.table.set_index("utterance_id")["text"].to_dict() == {
+        "d1_a": "don\u2019t", "d1_b": "hi", "d2_a": "bye", "d3_a": "caf\xe9"}
+    [row] = log.rows
+    assert (row["problem"], row["source"]) == ("line decoded with the fallback encoding", f"{path}:5")
+    assert "b'\\xe9'" in row["detail"] and "cp1252" in row["detail"]
+    with pytest.raises(ManifestError, match="prepare.fallback_encoding: unknown encoding 'klingon'"):
+        load_corpus("csv", path, PrepareOptions(modalities=("text",), fallback_encoding="klingon"))
     with pytest.raises(ManifestError, match="manifest CSV not found"):
         load_corpus("csv", tmp_path / "nope.csv")
 
@@ -69,15 +90,16 @@ def test_media_columns_and_missing_required_media(tmp_path, iemocap_demo):
             "d1,1,d1_b,B,hi,ang,train,clips/absent.wav,,\n"
             "d2,0,d2_a,A,bye,neu,test,,,\n")
     path = write(tmp_path, body, HEADER.strip() + ",audio_path,audio_start_s,audio_end_s\n")
-    m, log = load_corpus("csv", path, PrepareOptions(modalities=("text", "audio")))
+    m, log = load_corpus("csv", path, PrepareOptions(modalities=("text", "audio"), allow_outside_root=True))
     t = m.table.set_index("utterance_id")
     assert t.loc["d1_a", "audio_path"] == str(wav) and m.media_path(t.loc["d1_a", "audio_path"]) == wav
     assert (t.loc["d1_a", "audio_start_s"], t.loc["d1_a", "audio_end_s"]) == (0.5, 1.0)
     assert log.table().set_index("utterance_id")["detail"].to_dict() == {
         "d1_b": str(tmp_path / "clips" / "absent.wav"), "d2_a": "no path given"}
     with pytest.raises(ManifestError, match=r"2 utterance\(s\) lack media[\s\S]*d1_b \(train\): audio: missing file"):
-        load_corpus("csv", path, PrepareOptions(modalities=("text", "audio"), on_missing_media="fail"))
-    text_only, log = load_corpus("csv", path, TEXT_ONLY)
+        load_corpus("csv", path, PrepareOptions(modalities=("text", "audio"), on_missing_media="fail",
+                                                     allow_outside_root=True))
+    text_only, log = load_corpus("csv", path, PrepareOptions(modalities=("text",), allow_outside_root=True))
     assert not log.rows and text_only.table["audio_path"].tolist() == [str(wav), "", ""]
 
 

@@ -86,22 +86,34 @@ def test_missing_sentence_wav_follows_policy(iemocap_demo, tmp_path):
         load_corpus("iemocap", root, PrepareOptions(on_missing_media="fail"), dev_dialogues=2)
 
 
-def test_unreadable_encoding_names_file_and_line(tmp_path):
-    root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_F000", 1.0, 2.0, "neu")]})
+def test_a_line_in_another_encoding_is_decoded_alone_and_logged(tmp_path):
+    root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_F000", 1.0, 2.0, "neu"),
+                                                       ("Ses01F_impro01_M001", 2.0, 3.0, "ang")]})
     path = root / "Session1" / "dialog" / "transcriptions" / "Ses01F_impro01.txt"
-    path.write_bytes(b"header\nSes01F_impro01_F000 [001.0000-002.0000]: caf\xe9\n")
-    with pytest.raises(ManifestError, match=r"Ses01F_impro01.txt: line 2: cannot decode byte b'\\xe9'"):
-        load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
-    m, _ = load_corpus("iemocap", root, PrepareOptions(modalities=("text",), encoding="latin-1"),
-                       dev_dialogues=0)
-    assert m.table["text"].tolist() == ["café"]
+    path.write_bytes(b"\xef\xbb\xbfSes01F_impro01_F000 [001.0000-002.0000]: don\xe2\x80\x99t\r\n"
+                     b"Ses01F_impro01_M001 [002.0000-003.0000]: caf\xe9\r\n")
+    m, log = load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
+    assert m.table["text"].tolist() == ["don\u2019t", "café"]        # BOM line kept, UTF-8 intact
+    [row] = log.rows
+    assert (row["problem"], row["source"]) == ("line decoded with the fallback encoding", f"{path}:2")
 
 
-def test_empty_dialogue_file_is_an_error(tmp_path):
-    root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_F000", 1.0, 2.0, "neu")]})
-    (root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro02.txt").write_text("% header\n")
-    with pytest.raises(ManifestError, match="Ses01F_impro02.txt: empty dialogue"):
-        load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
+def test_an_empty_or_malformed_annotation_file_is_logged_not_fatal(tmp_path):
+    root = _tiny_release(tmp_path, {"Ses01F_impro01": [("Ses01F_impro01_F000", 1.0, 2.0, "neu"),
+                                                       ("Ses01F_impro01_M001", 2.0, 3.0, "ang")]})
+    folder = root / "Session1" / "dialog" / "EmoEvaluation"
+    (folder / "Ses01F_impro02.txt").write_text("% header\n")
+    evaluation = folder / "Ses01F_impro01.txt"
+    lines = evaluation.read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if "M001" in line and line.startswith("["))
+    lines[cut] = lines[cut][: lines[cut].rindex("[") + 4]              # the VAD bracket cut off
+    evaluation.write_text("\n".join(lines) + "\n")
+    m, log = load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=0)
+    assert m.table["utterance_id"].tolist() == ["Ses01F_impro01_F000"]
+    rows = {r["problem"]: r for r in log.rows}
+    assert rows["malformed annotation line"]["utterance_id"] == "Ses01F_impro01_M001"
+    assert rows["malformed annotation line"]["source"] == f"{evaluation}:{cut + 1}"
+    assert rows["empty dialogue"]["dialogue_id"] == "Ses01F_impro02"
 
 
 def test_bad_root_and_params_are_named(tmp_path):

@@ -1,3 +1,5 @@
+import csv
+
 import pandas as pd
 import pytest
 
@@ -51,20 +53,30 @@ def test_timestamps(value, seconds):
     assert meld.timestamp_seconds(meld_layout.timestamp(seconds)) == pytest.approx(seconds)
 
 
-def test_bad_csv_rows_are_named(meld_demo, tmp_path):
+def test_bad_csv_rows_are_row_faults(meld_demo, tmp_path):
     root = tmp_path / "MELD.Raw"
     root.mkdir()
     for split, name in meld.CSV_FILES.items():
         table = pd.read_csv(meld_demo / name, dtype=str, keep_default_na=False)
         if split == "dev":
-            table.loc[1, "EndTime"] = "soon"
+            table.loc[1, "EndTime"] = "soon"            # informational: kept, timeline blanked
+            table.loc[2, "Emotion"] = "boredom"         # unknown label: excluded
+            table.loc[3, "Dialogue_ID"] = "x"           # ids not integers: excluded
         table.to_csv(root / name, index=False)
-    with pytest.raises(ManifestError, match=r"dev_sent_emo.csv: 1 bad row\(s\):\n  line 3 \(Sr No. \d+\): not an hh:mm:ss,mmm timestamp: 'soon'"):
-        load_corpus("meld", root, PrepareOptions(modalities=("text",)))
-    (root / "dev_sent_emo.csv").write_text((meld_demo / "dev_sent_emo.csv").read_text())
-    (root / "test_sent_emo.csv").write_bytes(b"Sr No.,Utterance\n1,caf\xe9\n")
-    with pytest.raises(ManifestError, match=r"test_sent_emo.csv: line 2: cannot decode"):
-        load_corpus("meld", root, PrepareOptions(modalities=("text",), encoding="utf-8"))
+    dev = pd.read_csv(root / "dev_sent_emo.csv", dtype=str, keep_default_na=False)
+    with open(root / "dev_sent_emo.csv", "a", newline="") as fh:   # a row with an extra field
+        csv.writer(fh).writerow([*dev.iloc[4].tolist(), "extra"])
+    m, log = load_corpus("meld", root, PrepareOptions(modalities=("text",)))
+    rows = {r["problem"]: r for r in log.rows if r["problem"] != "utterance id gap"}
+    path = root / "dev_sent_emo.csv"
+    assert set(rows) == {"malformed timestamp", "unknown label", "malformed ids", "malformed CSV row"}
+    assert rows["malformed timestamp"]["source"] == f"{path}:3" and "'soon'" in rows["malformed timestamp"]["detail"]
+    kept = m.table.set_index("utterance_id").loc[rows["malformed timestamp"]["utterance_id"]]
+    assert pd.isna(kept["start_s"]) and pd.isna(kept["end_s"])
+    assert rows["unknown label"]["source"] == f"{path}:4"
+    assert rows["unknown label"]["utterance_id"] not in set(m.table["utterance_id"])
+    assert rows["malformed ids"]["source"] == f"{path}:5"
+    assert rows["malformed CSV row"]["detail"].startswith("12 fields, the header has 11")
     (root / "test_sent_emo.csv").write_text("Sr No.,Utterance\n1,hi\n")
     with pytest.raises(ManifestError, match="test_sent_emo.csv: missing required column.s. Speaker, Emotion"):
         load_corpus("meld", root, PrepareOptions(modalities=("text",)))
