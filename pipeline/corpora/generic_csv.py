@@ -11,9 +11,12 @@ Optional columns (any subset):
 - ``video_path, video_start_s, video_end_s, video_side``: video source, span, and ``left``/``right``
   when the speaker fills one half of the frame.
 
-Media paths are relative to ``media_root`` (default: the CSV's directory) or absolute. Labels must
-belong to ``labels`` when given; otherwise the label set is the sorted set of labels found.
-``speaker_idx`` = order of first appearance within the dialogue. Other columns are ignored.
+Media paths are relative to ``media_root`` (default: the CSV's directory); one that resolves
+outside it is refused unless ``prepare.allow_outside_root``. Labels must belong to ``labels`` when
+given; otherwise the label set is the sorted set of labels found. ``speaker_idx`` = order of first
+appearance within the dialogue. Other columns are ignored. A bad row (unknown label or split, empty
+id, a turn that is not a number, the wrong number of fields) is excluded and logged with its line
+(:func:`~pipeline.corpora.common.screen_rows`); duplicate utterance ids refuse the corpus.
 """
 from __future__ import annotations
 

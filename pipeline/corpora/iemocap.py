@@ -11,7 +11,9 @@ Reads, per dialogue ``<dialog>`` of ``Session{N}/dialog/``:
   video: ``dialog/avi/DivX/<dialog>.avi`` cut to the utterance span, on the speaker's half of the
   frame (``speaker_side`` param, both actors are side by side).
 
-Turns are ordered by start time. Speaker = first letter of the utterance id's last part
+Every line that names an utterance id either parses or is logged with file:line (malformed
+annotation or transcript lines, transcript lines without an annotation); an empty dialogue file is
+logged and skipped. Turns are ordered by start time. Speaker = first letter of the utterance id's last part
 (``F000`` -> ``F``); ``speaker_idx`` is M=0, F=1 as in the community's feature releases.
 Split: ``test_sessions`` (default Session 5) = test; a dialogue-level dev split is carved from the
 other sessions, either the ``standard`` 12 dialogues of the published baselines or a seeded
