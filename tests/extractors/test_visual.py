@@ -116,3 +116,15 @@ def test_utterances_past_the_decodable_video_fail_with_the_reason(tmp_path, iemo
     loaded = e.load(video_row(avi, duration - 1.0, duration + 1.0), lambda p: avi)
     assert len(loaded["crops"]) == 2 and e.load_stats(loaded)["frames_missing"] == 2
     assert e.forward([loaded, e.load(video_row(avi, 0.1, 1.0), lambda p: avi)]).shape == (2, e.dim)
+
+
+def test_a_face_across_the_midline_of_the_real_clip_is_found_on_either_side():
+    from extractors.visual.faces import FaceCropper
+
+    avi = shared_path("real_media", "Ses01M_script02_2_M054_neutral.avi")
+    reader = VideoReader()
+    duration = reader.duration(avi)
+    frames = reader.frames_at(avi, [duration * (i + 0.5) / 6 for i in range(6)])
+    cropper = FaceCropper()
+    for side in ("left", "right"):
+        assert all(cropper.crop(frame, side)[1] for frame in frames), side

@@ -161,3 +161,41 @@ def test_context_free_baseline_writes_the_evaluate_keys(workdir):
     with pytest.raises(ValueError, match="baseline.C: unknown key"):
         baseline.run({**params(), "baseline": {"C": 1}}, workdir / "prepared", workdir / "features",
                      workdir / "metrics")
+
+
+class Payload:
+    """Pickled into a forged checkpoint: unpickling it would create the file ``ran``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_checkpoints_load_weights_only_and_refuse_tampering(workdir, tmp_path):
+    import shutil
+
+    import torch
+
+    from pipeline.lib.runs import checkpoint_path, load_run
+
+    train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", workdir / "safe")
+    good = checkpoint_path(workdir / "safe", 0)
+    model, meta = load_run(good)
+    assert meta["model"] == "ambdsgdn" and meta["labels"] == manifest.read(workdir / "prepared").labels
+    forged = tmp_path / "checkpoints" / "seed_0.pt"
+    forged.parent.mkdir()
+    shutil.copy(good.with_suffix(".json"), forged.with_suffix(".json"))
+    torch.save({"state": Payload(tmp_path / "ran")}, forged)           # code a pickle would run
+    with pytest.raises(ValueError, match="not a checkpoint the train stage wrote"):
+        load_run(forged)
+    assert not (tmp_path / "ran").exists()
+    state = torch.load(good, weights_only=True)
+    key = next(k for k in state if k.endswith("weight") and state[k].dim() == 2)
+    torch.save({**state, key: state[key][:, :-1]}, forged)            # wrong shape
+    with pytest.raises(ValueError, match=f"{key}' has shape"):
+        load_run(forged)
+    forged.with_suffix(".json").unlink()
+    with pytest.raises(ValueError, match="seed_0.json: missing"):
+        load_run(forged)
