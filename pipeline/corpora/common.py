@@ -5,6 +5,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,19 +65,24 @@ MALFORMED_ROW = "malformed CSV row"
 
 def read_lines(path: Path, options: PrepareOptions, log: ErrorLog) -> list[tuple[int, str | None]]:
     """``(line number, text)`` of every line of a text file, decoded line by line: a UTF-8 BOM is
-    stripped, CRLF ends count as LF; ``options.encoding`` first, then ``options.fallback_encoding``
+    stripped (a UTF-16 file, known by its BOM, is decoded whole), CRLF and lone CR end lines like
+    LF; ``options.encoding`` first, then ``options.fallback_encoding``
     for a line it cannot decode (logged with file:line and the byte at fault, kept); a line neither
     decodes is logged and given as None. One bad byte never refuses the whole file, and the
     well-encoded lines around it are never re-read in the fallback."""
     raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{path}: a UTF-16 file (by its BOM) that does not decode: {exc}") from None
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
-    lines = raw.split(b"\n")
-    if lines and lines[-1] in (b"", b"\r"):
+    lines = re.split(rb"\r\n|\n|\r", raw)
+    if lines and lines[-1] == b"":
         lines.pop()                      # the file's final line end
     out: list[tuple[int, str | None]] = []
     for number, line in enumerate(lines, start=1):
-        line = line.removesuffix(b"\r")
         try:
             out.append((number, line.decode(options.encoding)))
             continue
@@ -109,8 +115,22 @@ def read_csv_rows(path: Path, options: PrepareOptions, log: ErrorLog, required: 
     header: list[str] | None = None
     records, line_numbers = [], []
     consumed = 0
-    for record in reader:
-        first = lines[consumed][0] if consumed < len(lines) else 0
+
+    def line_at(index: int) -> int:      # physical line number of a line of the joined text
+        return lines[min(index, len(lines) - 1)][0] if lines else 0
+
+    while True:
+        first = line_at(consumed)
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:         # e.g. a NUL byte: the record is a fault, the file goes on
+            consumed = max(reader.line_num, consumed + 1)
+            log.add(problem=MALFORMED_ROW, detail=f"unreadable CSV record: {exc}", action="row excluded",
+                    source=f"{path}:{first}")
+            continue
+        last = line_at(reader.line_num - 1)
         consumed = reader.line_num
         if not record or (len(record) == 1 and not record[0].strip()):
             continue                     # a blank line
@@ -129,6 +149,13 @@ def read_csv_rows(path: Path, options: PrepareOptions, log: ErrorLog, required: 
                            f"{','.join(record)[:160]!r}",
                     action="row excluded", source=f"{path}:{first}")
             continue
+        if last > first:                 # legal in CSV, but an unclosed quote looks the same
+            split, dialogue, utterance = row_id(dict(zip(header, record))) if row_id else ("", "", "")
+            log.add(split=split, dialogue_id=dialogue, utterance_id=utterance,
+                    problem="CSV record over several lines",
+                    detail=f"lines {first}-{last}: a quoted field holds line breaks (an unclosed quote "
+                           f"swallows the rows after it): {','.join(record)[:160]!r}",
+                    action="kept", source=f"{path}:{first}")
         records.append(record)
         line_numbers.append(first)
     if header is None:

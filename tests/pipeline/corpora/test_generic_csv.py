@@ -116,3 +116,25 @@ def test_real_iemocap_csv():
     first = t[t.dialogue_id == "Ses02F_script01_3"].iloc[:2]
     assert first[["utterance_id", "speaker", "speaker_idx"]].values.tolist() == [
         ["Ses02F_script01_3_M001", "M", 0], ["Ses02F_script01_3_F009", "F", 1]]
+
+
+def test_line_ends_utf16_and_unreadable_records(tmp_path):
+    import csv
+
+    head = "dialogue_id,utterance_id,speaker,label,split,text"
+    (tmp_path / "cr.csv").write_bytes(f"{head}\rd1,u1,A,neu,train,a\rd1,u2,B,neu,train,b\r".encode())
+    (tmp_path / "utf16.csv").write_bytes(f"{head}\nd1,u1,A,neu,train,caf\u00e9\n".encode("utf-16"))
+    (tmp_path / "quote.csv").write_text(f'{head}\nd1,u1,A,neu,train,"unclosed\nd1,u2,B,neu,train,b\n')
+    assert load_corpus("csv", tmp_path / "cr.csv", TEXT_ONLY)[0].table["text"].tolist() == ["a", "b"]
+    assert load_corpus("csv", tmp_path / "utf16.csv", TEXT_ONLY)[0].table["text"].tolist() == ["caf\u00e9"]
+    m, log = load_corpus("csv", tmp_path / "quote.csv", TEXT_ONLY)
+    [row] = log.rows      # the swallowed row is not silent: the record over two lines is logged
+    assert row["problem"] == "CSV record over several lines" and "u2" in row["detail"]
+    (tmp_path / "huge.csv").write_text(f"{head}\nd1,u1,A,neu,train,{'x' * 100}\nd1,u2,B,neu,train,ok\n")
+    limit = csv.field_size_limit(64)          # a record the csv module refuses to read
+    try:
+        m, log = load_corpus("csv", tmp_path / "huge.csv", TEXT_ONLY)
+    finally:
+        csv.field_size_limit(limit)
+    assert m.table["utterance_id"].tolist() == ["u2"]
+    assert log.rows[0]["problem"] == "malformed CSV row" and log.rows[0]["source"].endswith("huge.csv:2")
