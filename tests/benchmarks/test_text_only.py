@@ -105,7 +105,7 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
     for corpus, ids in splits.items():
         for variant in ("diff", "gat", "none"):
             for seed in (0, 1):
-                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}.json"
+                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}" / "provenance.json"
                 trained = set(json.loads(path.read_text())["train_dialogues"])
                 assert trained == ids["train"], (corpus, variant, seed)
                 assert not trained & (ids["dev"] | ids["test"])

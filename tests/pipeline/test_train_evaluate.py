@@ -131,7 +131,8 @@ def test_bad_params_fail_before_training(workdir, overrides, error, message):
 def test_checkpoint_records_the_training_dialogues(workdir):
     train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", workdir / "prov")
     m = manifest.read(workdir / "prepared")
-    trained = json.loads((workdir / "prov" / "checkpoints" / "seed_0.json").read_text())["train_dialogues"]
+    provenance = workdir / "prov" / "checkpoints" / "seed_0" / "provenance.json"
+    trained = json.loads(provenance.read_text())["train_dialogues"]
     assert set(trained) == set(m.table.loc[m.table.split == "train", "dialogue_id"])
 
 
@@ -173,29 +174,37 @@ class Payload:
         return (open, (str(self.path), "w"))
 
 
-def test_checkpoints_load_weights_only_and_refuse_tampering(workdir, tmp_path):
+def test_model_folders_load_weights_only_and_refuse_tampering(workdir, tmp_path):
     import shutil
 
     import torch
 
-    from pipeline.lib.runs import checkpoint_path, load_run
+    from pipeline.lib import artifact
+    from pipeline.lib.runs import checkpoint_path
 
     train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", workdir / "safe")
     good = checkpoint_path(workdir / "safe", 0)
-    model, meta = load_run(good)
-    assert meta["model"] == "ambdsgdn" and meta["labels"] == manifest.read(workdir / "prepared").labels
-    forged = tmp_path / "checkpoints" / "seed_0.pt"
-    forged.parent.mkdir()
-    shutil.copy(good.with_suffix(".json"), forged.with_suffix(".json"))
-    torch.save({"state": Payload(tmp_path / "ran")}, forged)           # code a pickle would run
-    with pytest.raises(ValueError, match="not a checkpoint the train stage wrote"):
-        load_run(forged)
+    model, config, provenance = artifact.load(good)
+    m = manifest.read(workdir / "prepared")
+    assert config["format_version"] == artifact.FORMAT_VERSION and config["model"] == "ambdsgdn"
+    assert artifact.labels(config) == m.labels and set(config["features"]) == {"text", "audio"}
+    assert config["features"]["audio"]["dim"] == model.config.input_dims["audio"] and provenance["seed"] == 0
+    assert {"torch", "numpy", "python"} <= set(provenance["libraries"])
+    forged = tmp_path / "seed_0"
+    shutil.copytree(good, forged)
+    torch.save({"state": Payload(tmp_path / "ran")}, forged / artifact.WEIGHTS_FILE)   # code a pickle runs
+    with pytest.raises(artifact.ArtifactError, match="not weights the train stage wrote"):
+        artifact.load(forged)
     assert not (tmp_path / "ran").exists()
-    state = torch.load(good, weights_only=True)
+    state = torch.load(good / artifact.WEIGHTS_FILE, weights_only=True)
     key = next(k for k in state if k.endswith("weight") and state[k].dim() == 2)
-    torch.save({**state, key: state[key][:, :-1]}, forged)            # wrong shape
-    with pytest.raises(ValueError, match=f"{key}' has shape"):
-        load_run(forged)
-    forged.with_suffix(".json").unlink()
-    with pytest.raises(ValueError, match="seed_0.json: missing"):
-        load_run(forged)
+    torch.save({**state, key: state[key][:, :-1]}, forged / artifact.WEIGHTS_FILE)     # wrong shape
+    with pytest.raises(artifact.ArtifactError, match=f"{key}' has shape"):
+        artifact.load(forged)
+    config_file = forged / artifact.CONFIG_FILE
+    config_file.write_text(config_file.read_text().replace('"format_version": 1', '"format_version": 9'))
+    with pytest.raises(artifact.ArtifactError, match="format_version 9, this code reads 1"):
+        artifact.load(forged)
+    config_file.unlink()
+    with pytest.raises(artifact.ArtifactError, match="not a model folder: config.json missing"):
+        artifact.load(forged)
