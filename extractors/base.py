@@ -43,6 +43,9 @@ class Extractor(ABC):
     name: ClassVar[str]
     modality: ClassVar[str]
     defaults: ClassVar[Mapping[str, Any]]
+    # Identity fields that only say where the weights were found -> the field naming their content:
+    # a model folder moved elsewhere is still the same model when the content field agrees.
+    relocatable: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -101,6 +104,22 @@ class Extractor(ABC):
         if not hasattr(self, "_full_identity"):
             self._full_identity = {**self.identity(), "code_sha256": self.code_digest()}
         return self._full_identity
+
+    def identity_differences(self, recorded: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+        """``(field, recorded, installed)`` for every field where this extractor's full identity
+        differs from ``recorded`` (one saved with features or a trained model): where any differs,
+        it would not compute the recorded features. A :attr:`relocatable` field may differ when
+        its content field is known and equal on both sides."""
+        installed = self.full_identity()
+        out = []
+        for key in sorted(set(recorded) | set(installed)):
+            was, now = recorded.get(key), installed.get(key)
+            content = self.relocatable.get(key)
+            moved = content is not None and recorded.get(content) is not None \
+                and recorded.get(content) == installed.get(content)
+            if was != now and not moved:
+                out.append((key, was, now))
+        return out
 
     def identity_hash(self) -> str:
         """16 hex of the sha256 of :meth:`full_identity` (names the feature-store shelf)."""

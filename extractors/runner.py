@@ -52,23 +52,30 @@ def input_keys(table: pd.DataFrame, media_path, extractor: Extractor, store: Fea
     return {row["utterance_id"]: extractor.input_key(row, media_path, store.digest) for _, row in rows}
 
 
-def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path, *,
-            params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
-            on_failure: str = "mask", max_failed_fraction: float = 0.1,
-            progress: bool = True) -> dict:
-    """Features for every manifest row, from the store or computed; return the cache's meta plus
-    this run's report (``reused``, ``computed``, ``timings``, ``store``), which is printed but not
-    written into the cache: the cache's content depends only on the inputs, so DVC sees an
-    unchanged output when the same features are assembled again."""
-    if on_failure not in FAILURE_POLICIES:
-        raise ValueError(f"extract.{extractor.modality}.on_failure={on_failure!r}: "
-                         f"use one of {', '.join(FAILURE_POLICIES)}")
+@dataclass
+class Collected:
+    """The vectors of one extractor for a table's utterances, from the store or computed now."""
+
+    keys: dict[str, str]                  # utterance id -> input fingerprint
+    vectors: dict[str, np.ndarray]        # utterance id -> finite vector (absent: failed)
+    failures: dict[str, str]              # utterance id -> reason
+    counters: dict[str, dict[str, int]]   # utterance id -> the extractor's load counters
+    reused: int                           # utterances served by the store
+    computed: int                         # distinct inputs computed now
+    timings: dict[str, float]
+    shelf: Path
+
+
+def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: dict,
+            store: FeatureStore | None = None, chunk_size: int = 128, progress: bool = True) -> Collected:
+    """Features for every row of ``table``: looked up in the store by input fingerprint, the rest
+    computed (one computation per distinct input) and filed in the store chunk by chunk, so an
+    interrupted run resumes. Failures (with their reason) and non-finite vectors are not vectors."""
     started = time.perf_counter()
     store = store or FeatureStore()
-    identity = extractor.full_identity()
     shelf = store.shelf(extractor.modality, extractor.name, extractor.identity_hash(), extractor.dim,
                         {"modality": extractor.modality, "extractor": extractor.name,
-                         "params": params, "identity": identity})
+                         "params": params, "identity": extractor.full_identity()})
     keys = input_keys(table, media_path, extractor, store, progress)
     found, found_stats = shelf.lookup(set(keys.values()))
     vectors = {uid: found[key] for uid, key in keys.items() if key in found}
@@ -101,8 +108,31 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                 for other in sharing[keys[uid]]:
                     vectors[other], counters[other] = feat, counters.get(uid, {})
     bar.close()
+    for uid in [u for u, v in vectors.items() if not np.isfinite(v).all()]:
+        del vectors[uid]
+        failures[uid] = "non-finite feature values"
     elapsed = time.perf_counter() - started
-    meta = _report(table, vectors, failures, extractor, params, identity, on_failure, counters)
+    return Collected(keys, vectors, failures, counters, len(table) - len(todo), len(distinct),
+                     {**timing, "total_s": elapsed,
+                      "utt_per_s": len(distinct) / elapsed if elapsed and len(distinct) else 0.0},
+                     shelf.path)
+
+
+def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path, *,
+            params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
+            on_failure: str = "mask", max_failed_fraction: float = 0.1,
+            progress: bool = True) -> dict:
+    """The cache of ``table`` (:func:`collect`, then :func:`~extractors.cache.write_cache`); return
+    the cache's meta plus this run's report (``reused``, ``computed``, ``timings``, ``store``), which
+    is printed but not written into the cache: the cache's content depends only on the inputs, so
+    DVC sees an unchanged output when the same features are assembled again."""
+    if on_failure not in FAILURE_POLICIES:
+        raise ValueError(f"extract.{extractor.modality}.on_failure={on_failure!r}: "
+                         f"use one of {', '.join(FAILURE_POLICIES)}")
+    store = store or FeatureStore()
+    got = collect(table, media_path, extractor, params=params, store=store, chunk_size=chunk_size,
+                  progress=progress)
+    meta = _report(table, got, extractor, params, on_failure)
     ids = table["utterance_id"].tolist()
     error = None
     if meta["n_failed"] > max_failed_fraction * len(table):
@@ -112,14 +142,12 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                  + "\n  ".join(f"{n} x {r}" for r, n in reasons.head(5).items())
                  + f"\n  (all listed in {out_dir / 'meta.json'})")
         meta["error"] = error
-    write_cache(out_dir, ids, [keys[u] for u in ids], meta.pop("_clean_vectors"), extractor.dim,
+    write_cache(out_dir, ids, [got.keys[u] for u in ids], got.vectors, extractor.dim,
                 {**meta, "identity_hash": extractor.identity_hash()}, complete=error is None)
     if error:
         raise ExtractionError(error)
-    return {**meta, "reused": len(table) - len(todo), "computed": len(distinct),
-            "timings": {**timing, "total_s": elapsed,
-                        "utt_per_s": len(distinct) / elapsed if elapsed and len(distinct) else 0.0},
-            "store": {"root": str(store.root), "shelf": shelf.path.name}}
+    return {**meta, "reused": got.reused, "computed": got.computed, "timings": got.timings,
+            "store": {"root": str(store.root), "shelf": got.shelf.name}}
 
 
 def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict,
@@ -156,32 +184,24 @@ def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict
             yield ids, feats, failed
 
 
-def _report(table: pd.DataFrame, vectors: dict[str, np.ndarray], failures: dict[str, str],
-            extractor: Extractor, params: dict, identity: dict, on_failure: str,
-            counters: dict[str, dict[str, int]]) -> dict:
-    """Counts, failures, non-finite rows (masked and listed), constant dimensions and the load
-    counters (non-zero ones, per utterance with features)."""
+def _report(table: pd.DataFrame, got: Collected, extractor: Extractor, params: dict,
+            on_failure: str) -> dict:
+    """Counts, failures (non-finite rows among them), constant dimensions and the load counters
+    (non-zero ones, per utterance with features)."""
     ids = table["utterance_id"].tolist()
-    clean = {}
-    for uid in ids:
-        if uid in vectors:
-            if np.isfinite(vectors[uid]).all():
-                clean[uid] = vectors[uid]
-            else:
-                failures[uid] = "non-finite feature values"
+    clean = got.vectors
     ok = np.stack([clean[u] for u in ids if u in clean]) if clean else np.zeros((0, extractor.dim))
     constant = np.flatnonzero(ok.std(axis=0) == 0).tolist() if len(ok) > 1 else []
     per_counter: dict[str, dict[str, int]] = {}
     for uid in ids:
-        for counter, value in counters.get(uid, {}).items() if uid in clean else ():
+        for counter, value in got.counters.get(uid, {}).items() if uid in clean else ():
             per_counter.setdefault(counter, {})[uid] = value
     split_of = dict(zip(table["utterance_id"], table["split"])) if "split" in table else {}
     return {
-        "_clean_vectors": clean,
         "modality": extractor.modality, "extractor": extractor.name, "params": params,
-        "identity": identity, "on_failure": on_failure,
+        "identity": extractor.full_identity(), "on_failure": on_failure,
         "n_utterances": len(ids), "n_ok": len(clean), "n_failed": len(ids) - len(clean),
-        "failures": [{"utterance_id": u, "reason": failures.get(u, "not extracted")}
+        "failures": [{"utterance_id": u, "reason": got.failures.get(u, "not extracted")}
                      for u in ids if u not in clean],
         "constant_dims": {"count": len(constant), "first": constant[:50]},
         "load_stats": {counter: {"total": sum(per.values()), "utterances": len(per),

@@ -14,7 +14,7 @@ class Dialogue:
     dialogue_id: str
     rows: np.ndarray                    # manifest row indices in turn order
     speakers: np.ndarray                # speaker_idx per turn
-    labels: np.ndarray                  # label index per turn
+    labels: np.ndarray                  # label index per turn (-1: unlabelled or outside the set)
 
 
 @dataclass
@@ -35,12 +35,14 @@ class Batch:
                      self.mask.to(device), self.dialogue_ids, self.rows)
 
 
-def dialogues(table: pd.DataFrame, labels: Sequence[str], split: str) -> list[Dialogue]:
-    """The dialogues of ``split`` in turn order (manifest rows keep their index)."""
+def dialogues(table: pd.DataFrame, labels: Sequence[str], split: str | None) -> list[Dialogue]:
+    """The dialogues of ``split`` (None: every row, e.g. a conversation to predict) in turn order
+    (manifest rows keep their index). A label outside ``labels`` (or none) is index -1."""
     index = {lab: i for i, lab in enumerate(labels)}
-    part = table[table["split"] == split].sort_values(["dialogue_id", "turn"], kind="stable")
+    part = table if split is None else table[table["split"] == split]
+    part = part.sort_values(["dialogue_id", "turn"], kind="stable")
     return [Dialogue(dia, g.index.to_numpy(), g["speaker_idx"].to_numpy(),
-                     g["label"].map(index).to_numpy())
+                     g["label"].map(index).fillna(-1).to_numpy().astype(np.int64))
             for dia, g in part.groupby("dialogue_id", sort=True)]
 
 

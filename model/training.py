@@ -77,22 +77,51 @@ def class_weights(train: list[Dialogue], num_classes: int, kind: str) -> torch.T
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
-            device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, predictions) over every real utterance of ``items`` (dialogues taken by length,
-    which packs batches tightly; the order does not matter to the scores)."""
+@dataclass
+class Inference:
+    """Per-utterance outputs of a model over some dialogues (one row per real utterance)."""
+
+    rows: np.ndarray                 # (N,) manifest row index
+    gold: np.ndarray                 # (N,) label index, -1 where unlabelled
+    log_probs: np.ndarray            # (N, C) fused log-probabilities P (Eq. 29-30)
+    logits: dict[str, np.ndarray]    # modality -> (N, C) its head's logits z_m (Eq. 28)
+    present: dict[str, np.ndarray]   # modality -> (N,) bool: the utterance had that modality
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.log_probs.argmax(1)
+
+
+def infer(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
+          device: torch.device | str) -> Inference:
+    """Every real utterance of ``items`` through the model in eval mode (dialogues taken by length,
+    which packs batches tightly; each dialogue is its own graph, so the grouping does not change
+    any output)."""
     model.eval()
-    gold, pred = [], []
+    parts: dict[str, list[np.ndarray]] = {"rows": [], "gold": [], "fused": []}
     by_length = sorted(items, key=lambda d: len(d.rows))
     with torch.inference_mode():
         for b in batches(by_length, batch_size, matrices, present):
+            rows = np.concatenate(b.rows)
             b = b.to(device)
-            out = model(b.features, b.speakers, b.lengths, b.present)["fused"]
-            gold.append(b.labels[b.mask].cpu().numpy())
-            pred.append(out.argmax(-1)[b.mask].cpu().numpy())
-    return np.concatenate(gold), np.concatenate(pred)
+            out = model(b.features, b.speakers, b.lengths, b.present)
+            parts["rows"].append(rows)
+            parts["gold"].append(b.labels[b.mask].cpu().numpy())
+            for key in ("fused", *model.modalities):
+                parts.setdefault(key, []).append(out[key][b.mask].float().cpu().numpy())
+            for m in model.modalities:
+                parts.setdefault(f"has_{m}", []).append(b.present[m][b.mask].cpu().numpy())
+    joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+    return Inference(joined["rows"], joined["gold"], joined["fused"],
+                     {m: joined[m] for m in model.modalities},
+                     {m: joined[f"has_{m}"] for m in model.modalities})
 
 
+def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
+            device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predictions) over every real utterance of ``items``."""
+    out = infer(model, items, matrices, present, batch_size, device)
+    return out.gold, out.predicted
 
 
 def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],

@@ -1,5 +1,5 @@
 """Stage ``evaluate``: checkpoints -> metrics/<name>.json (+ .details.json, _confusion.png, _curves.png,
-_per_class.csv).
+_per_class.csv, _test_predictions.csv).
 
     python -m pipeline.evaluate [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
         [--features data/features] [--models data/model] [--out metrics] [--name ambdsgdn]
@@ -8,8 +8,11 @@ Scores every seed's dev-selected checkpoint on the test split and reports mean +
 ``<name>.json`` holds the few numbers ``dvc metrics show`` and ``dvc exp show`` list (test wa-F1,
 wa-ACC, macro F1, dev wa-F1, seeds); ``<name>.details.json`` holds everything else: per seed, per
 class, confusion, counts, timings and provenance (corpus, labels, feature identities, device).
-Also reports, clearly labelled, the score of the public reference's protocol (the best *test*
-epoch over training), which is not a valid estimate because it selects on test.
+``<name>_test_predictions.csv`` has every seed's prediction for every test utterance (gold,
+predicted, the probability of each class, each modality head's own prediction, the modalities
+used; :mod:`pipeline.lib.predictions`), for error analysis without code. Also reports, clearly
+labelled, the score of the public reference's protocol (the best *test* epoch over training), which
+is not a valid estimate because it selects on test.
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from model.device import pick_device
 from pipeline.cli import stage_main
-from pipeline.lib.inputs import load_inputs, split_counts
+from pipeline.lib.inputs import failure_reasons, load_inputs, split_counts
 from pipeline.lib.metrics import (
     build_details,
     details_path,
@@ -32,6 +36,7 @@ from pipeline.lib.metrics import (
 )
 from pipeline.lib.params import load_params
 from pipeline.lib.plots import plot_confusion, plot_curves
+from pipeline.lib.predictions import prediction_table, write_csv
 from pipeline.lib.runs import checkpoint_paths, mean_epoch_seconds, read_curves, score_checkpoint
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
@@ -44,7 +49,8 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest
     paths = checkpoint_paths(models_dir)
-    runs = [score_checkpoint(p, inputs, device) for p in paths]
+    scored = [score_checkpoint(p, inputs, device) for p in paths]
+    runs = [report for report, _ in scored]
     curves = {r["seed"]: (read_curves(p), r["selected_epoch"]) for p, r in zip(paths, runs)}
     reference = [max(float(row["test_wa_f1_reference_protocol_only"]) for row in rows)
                  for rows, _ in curves.values()]
@@ -61,13 +67,18 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
             "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": seed_stat(reference)}})
     path = write_metrics(out_dir, name, details)
     write_per_class_csv(out_dir / f"{name}_per_class.csv", details)
+    reasons = failure_reasons(inputs.metas)
+    predictions = pd.concat([prediction_table(m, out, m.labels, reasons, seed=report["seed"])
+                             for report, out in scored], ignore_index=True)
+    write_csv(out_dir / f"{name}_test_predictions.csv", predictions)
     plot_confusion(np.array(runs[0]["confusion"]), m.labels, out_dir / f"{name}_confusion.png",
                    f"{m.corpus} test, seed {runs[0]['seed']}")
     plot_curves(curves, out_dir / f"{name}_curves.png", m.corpus)
     print(f"{m.corpus} test: wa-F1 {format_stat(details['test_wa_f1'])}, wa-ACC "
           f"{format_stat(details['test_wa_acc'])} -> {path}, {details_path(path)}, "
           f"{out_dir / (name + '_curves.png')}, "
-          f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}")
+          f"{out_dir / (name + '_confusion.png')}, {out_dir / (name + '_per_class.csv')}, "
+          f"{out_dir / (name + '_test_predictions.csv')}")
     return details
 
 

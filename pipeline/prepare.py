@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 
 from pipeline.cli import choices_epilog, stage_main
@@ -30,8 +29,7 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
 
     checked = validate({"prepare": params, "modalities": list(modalities)})
     params = checked["prepare"]
-    options = PrepareOptions(modalities=tuple(checked["modalities"]), **{
-        f.name: params[f.name] for f in fields(PrepareOptions) if f.name != "modalities"})
+    options = PrepareOptions.from_params(params, checked["modalities"])
     for key in ("corpus", "root"):
         if not params.get(key):
             raise manifest.ManifestError(f"params: prepare.{key} is required")

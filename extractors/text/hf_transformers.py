@@ -33,6 +33,7 @@ class TransformersText(Extractor):
     modality = "text"
     defaults = {"model": "roberta-large", "revision": None, "pooling": "cls", "layers": 1,
                 "max_length": 128, "batch_size": 32, "precision": "fp16"}
+    relocatable = {"model": "weights_sha256"}   # a local model folder may move
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         super().__init__(device=device, **params)

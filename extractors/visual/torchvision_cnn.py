@@ -39,6 +39,7 @@ class TorchvisionVisual(Extractor):
     defaults = {"backbone": "densenet121", "weights": "DEFAULT", "seed": 0, "frames": 4,
                 "image_size": 224, "pool": "mean", "batch_size": 8, "precision": "fp16",
                 "min_frame_fraction": 0.5}
+    relocatable = {"weights": "weights_sha256"}   # a checkpoint file may move
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         super().__init__(device=device, **params)

@@ -7,7 +7,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,8 @@ from pipeline.lib.manifest import (
     validate,
 )
 
+NOT_PARAMS = ("modalities", "labelled")   # PrepareOptions fields that params.yaml does not set
+
 
 @dataclass(frozen=True)
 class PrepareOptions:
@@ -41,6 +43,15 @@ class PrepareOptions:
     encoding: str = "utf-8"                    # tried first on every line of transcripts / CSVs
     fallback_encoding: str = "cp1252"          # for a line `encoding` cannot decode (each logged)
     allow_outside_root: bool = False           # media may resolve outside the corpus root
+    # Not a param: False when a corpus is read to predict on (pipeline.predict): labels and splits
+    # are then optional, and an utterance with a label outside the set is kept (its label as given).
+    labelled: bool = True
+
+    @classmethod
+    def from_params(cls, section: dict, modalities: Sequence[str], labelled: bool = True) -> PrepareOptions:
+        """The options of a checked ``prepare`` params section, for the run's ``modalities``."""
+        return cls(modalities=tuple(modalities), labelled=labelled,
+                   **{f.name: section[f.name] for f in fields(cls) if f.name not in NOT_PARAMS})
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modalities if m not in MODALITIES]
@@ -170,26 +181,31 @@ def read_csv_rows(path: Path, options: PrepareOptions, log: ErrorLog, required: 
 EXCLUDED = "utterance excluded"
 
 
-def screen_rows(table: pd.DataFrame, labels: Sequence[str], log: ErrorLog, source: str) -> pd.DataFrame:
+def screen_rows(table: pd.DataFrame, labels: Sequence[str], log: ErrorLog, source: str,
+                labelled: bool = True) -> pd.DataFrame:
     """Row faults exclude the row, never the corpus: an empty dialogue id, utterance id, speaker
     or label, an unknown split or label, an end before the start, a bad ``video_side``. A dialogue
     in several splits or with a repeated turn number is excluded whole; turn gaps are renumbered.
+    Without ``labelled`` (a corpus read to predict on) labels and splits are not checked.
     Each is logged with the row's ``_source`` (``file:line``) where the table has one. Duplicate
     utterance ids stay a whole-corpus refusal (:func:`~pipeline.lib.manifest.validate`): which row
     is meant cannot be told."""
     sources = table["_source"].reset_index(drop=True) if "_source" in table else None
     table = normalize_columns(table)
     known = set(labels)
-    checks = [
-        (table["dialogue_id"].str.strip() == "", "empty dialogue_id",
-         lambda r: "utterance without a dialogue"),
-        (table["utterance_id"].str.strip() == "", "empty utterance_id", lambda r: ""),
-        (table["speaker"].str.strip() == "", "empty speaker", lambda r: ""),
+    label_checks = [
         (table["label"].str.strip() == "", "no label", lambda r: ""),
         (~table["split"].isin(SPLITS), "unknown split",
          lambda r: f"{r['split']!r} (expected one of {', '.join(SPLITS)})"),
         (~table["label"].isin(known) & (table["label"].str.strip() != ""), "unknown label",
          lambda r: f"{r['label']!r} (label set: {', '.join(labels)})"),
+    ]
+    checks = [
+        (table["dialogue_id"].str.strip() == "", "empty dialogue_id",
+         lambda r: "utterance without a dialogue"),
+        (table["utterance_id"].str.strip() == "", "empty utterance_id", lambda r: ""),
+        (table["speaker"].str.strip() == "", "empty speaker", lambda r: ""),
+        *(label_checks if labelled else []),
         (table["end_s"] < table["start_s"], "end before start",
          lambda r: f"start_s {r['start_s']}, end_s {r['end_s']}"),
         (~table["video_side"].isin(VIDEO_SIDES), "bad video_side",
@@ -215,8 +231,9 @@ def screen_rows(table: pd.DataFrame, labels: Sequence[str], log: ErrorLog, sourc
     for dia, group in table.groupby("dialogue_id", sort=True):
         splits = sorted(set(group["split"]))
         repeated = sorted(set(group["turn"][group["turn"].duplicated()]))
-        if len(splits) > 1 or repeated:
-            detail = (f"dialogue {dia!r} is in several splits ({', '.join(splits)})" if len(splits) > 1
+        several = len(splits) > 1 and labelled
+        if several or repeated:
+            detail = (f"dialogue {dia!r} is in several splits ({', '.join(splits)})" if several
                       else f"dialogue {dia!r} repeats turn(s) {', '.join(map(str, repeated))}")
             for i in group.index:
                 exclude(i, "inconsistent dialogue", detail, "dialogue excluded")
@@ -302,7 +319,7 @@ def finalize(table: pd.DataFrame, *, corpus: str, root: Path, labels: Sequence[s
     if options.on_missing_media == "drop" and findings:
         table = renumber_turns(table)
     table = sort_dialogues(table)
-    validate(table, labels, source=source or f"{corpus} corpus at {root}")
+    validate(table, labels, source=source or f"{corpus} corpus at {root}", labelled=options.labelled)
     meta = {"errors": len(log.rows), "allow_outside_root": options.allow_outside_root,
             **(extra_meta or {})}
-    return Manifest(table, corpus, str(root), list(labels), meta)
+    return Manifest(table, corpus, str(root), list(labels), meta, options.labelled)

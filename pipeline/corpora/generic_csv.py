@@ -1,6 +1,7 @@
 """Bring-your-own corpus: one CSV, one row per utterance.
 
-Required columns: ``dialogue_id, utterance_id, speaker, label, split`` (``train``/``dev``/``test``).
+Required columns: ``dialogue_id, utterance_id, speaker, label, split`` (``train``/``dev``/``test``);
+read to predict on (``options.labelled`` False), ``label`` and ``split`` are optional.
 Optional columns (any subset):
 
 - ``turn``: 0-based position in the dialogue (default: the row order within the dialogue);
@@ -36,6 +37,7 @@ from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import FLOAT_COLUMNS, SOURCE_COLUMN, Manifest, speaker_index_by_appearance
 
 REQUIRED = ["dialogue_id", "utterance_id", "speaker", "label", "split"]
+LABEL_COLUMNS = ["label", "split"]   # optional when the corpus is read to predict on
 OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "audio_end_s",
             "video_path", "video_start_s", "video_end_s", "video_side"]
 
@@ -43,7 +45,8 @@ OPTIONAL = ["turn", "text", "start_s", "end_s", "audio_path", "audio_start_s", "
 def load(path: Path, options: PrepareOptions, *, labels: Sequence[str] | None = None,
          media_root: str | None = None, name: str = "csv") -> tuple[Manifest, ErrorLog]:
     log = ErrorLog()
-    raw = read_csv_rows(path, options, log, REQUIRED, "manifest CSV", row_id=lambda f: (
+    required = REQUIRED if options.labelled else [c for c in REQUIRED if c not in LABEL_COLUMNS]
+    raw = read_csv_rows(path, options, log, required, "manifest CSV", row_id=lambda f: (
         f.get("split", ""), f.get("dialogue_id", ""), f.get("utterance_id", "")))
     table = raw[[c for c in REQUIRED + OPTIONAL if c in raw.columns]].apply(lambda c: c.str.strip())
     table[["_line", "_source"]] = raw[["_line", "_source"]]
@@ -51,10 +54,11 @@ def load(path: Path, options: PrepareOptions, *, labels: Sequence[str] | None = 
     table = _coerce_numbers(table, path, log)
     if "turn" not in table:
         table["turn"] = table.groupby("dialogue_id", sort=False).cumcount()
-    label_set = list(labels) if labels else sorted(set(table["label"]) - {""})
+    found = set(table["label"]) - {""} if "label" in table else set()
+    label_set = list(labels) if labels else sorted(found)
     table["corpus"] = name
     table["speaker_idx"] = 0
-    table = screen_rows(table, label_set, log, str(path))
+    table = screen_rows(table, label_set, log, str(path), labelled=options.labelled)
     table["speaker_idx"] = speaker_index_by_appearance(table)
     root = Path(media_root) if media_root else path.parent
     return finalize(table, corpus=name, root=root, labels=label_set, options=options, log=log,

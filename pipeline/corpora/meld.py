@@ -31,6 +31,7 @@ CLIP_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
              "test": "output_repeated_splits_test"}
 CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
+LABEL_COLUMNS = ["Emotion", "Sentiment"]   # optional when the corpus is read to predict on
 TIMESTAMP = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})$")
 
 
@@ -46,8 +47,12 @@ def timestamp_seconds(value: str) -> float:
 def load(root: Path, options: PrepareOptions) -> tuple[Manifest, ErrorLog]:
     require_dir(root, "MELD.Raw root")
     log = ErrorLog()
-    tables = [_read_split(root, split, options, log) for split in CSV_FILES]
-    table = screen_rows(pd.concat(tables, ignore_index=True), LABELS, log, "MELD CSV")
+    splits = list(CSV_FILES)
+    if not options.labelled:   # predicting: whichever split CSVs are there (at least one)
+        splits = [s for s in CSV_FILES if (root / CSV_FILES[s]).is_file()] or splits
+    tables = [_read_split(root, split, options, log) for split in splits]
+    table = screen_rows(pd.concat(tables, ignore_index=True), LABELS, log, "MELD CSV",
+                        labelled=options.labelled)
     table["speaker_idx"] = speaker_index_by_appearance(table)
     return finalize(table, corpus="meld", root=root, labels=LABELS, options=options, log=log,
                     extra_meta={"turn_gaps": log.count("utterance id gap")}), log
@@ -64,7 +69,8 @@ def _ids(split: str, fields: dict) -> tuple[str, str, str]:
 
 def _read_split(root: Path, split: str, options: PrepareOptions, log: ErrorLog) -> pd.DataFrame:
     path = root / CSV_FILES[split]
-    raw = read_csv_rows(path, options, log, CSV_COLUMNS, f"MELD {split} CSV",
+    required = CSV_COLUMNS if options.labelled else [c for c in CSV_COLUMNS if c not in LABEL_COLUMNS]
+    raw = read_csv_rows(path, options, log, required, f"MELD {split} CSV",
                         row_id=lambda fields: _ids(split, fields))
     rows = []
     for _, r in raw.iterrows():
@@ -86,7 +92,7 @@ def _read_split(root: Path, split: str, options: PrepareOptions, log: ErrorLog) 
         rows.append({
             "corpus": "meld", "split": split, "dialogue_id": dialogue_id, "utterance_id": utterance_id,
             "source_utt": int(r["Utterance_ID"]), "speaker": r["Speaker"].strip(),
-            "text": r["Utterance"].strip(), "label": r["Emotion"].strip().lower(), "start_s": start,
+            "text": r["Utterance"].strip(), "label": r.get("Emotion", "").strip().lower(), "start_s": start,
             "end_s": end, "audio_path": clip, "video_path": clip, "_source": r["_source"],
         })
     if not rows:

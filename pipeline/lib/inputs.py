@@ -47,6 +47,11 @@ def feature_provenance(metas: dict[str, dict]) -> dict[str, dict]:
                 "dim": v["dim"]} for k, v in metas.items()}
 
 
+def failure_reasons(metas: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """Per modality, utterance id -> why its cache has no vector for it (the extractor's reason)."""
+    return {k: {f["utterance_id"]: f["reason"] for f in v.get("failures", [])} for k, v in metas.items()}
+
+
 def split_dialogues(m: manifest.Manifest) -> dict[str, list[Dialogue]]:
     """Dialogues per split; refuses an empty split and a dialogue in two splits."""
     splits = {s: dialogues(m.table, m.labels, s) for s in manifest.SPLITS}

@@ -7,14 +7,15 @@ media paths stay absolute), an empty path means
 
 ========================  ==============================================================
 corpus                    adapter name (``iemocap``, ``meld``, ``csv``)
-split                     ``train`` / ``dev`` / ``test``
+split                     ``train`` / ``dev`` / ``test`` (an unlabelled manifest: any, or empty)
 dialogue_id               unique over the whole manifest (MELD: ``train_dia0``)
 turn                      0-based position of the utterance in its dialogue
 utterance_id              unique over the whole manifest
 speaker                   speaker name as in the corpus (``F``, ``M``, ``Chandler``)
 speaker_idx               integer speaker id within the dialogue (see adapters)
 text                      transcript
-label                     emotion label, one of the manifest's label set
+label                     emotion label, one of the manifest's label set (an unlabelled
+                          manifest, read for prediction: the corpus' own label if any, or empty)
 start_s, end_s            time span in the corpus timeline (dialogue or episode); NaN if unknown
 audio_path                audio source of the utterance
 audio_start_s/end_s       span to cut from ``audio_path``; NaN = the whole file
@@ -86,6 +87,8 @@ class Manifest:
     root: str
     labels: list[str]
     extra_meta: dict = field(default_factory=dict)
+    # False: read for prediction; labels and splits are optional (kept as the corpus has them)
+    labelled: bool = True
 
     def media_path(self, relative: str) -> Path | None:
         """Absolute path of a manifest media entry; None when the entry is empty, or when it
@@ -100,7 +103,7 @@ class Manifest:
 
     def meta(self) -> dict:
         return {"corpus": self.corpus, "root": self.root, "labels": self.labels,
-                "columns": COLUMNS, **self.extra_meta}
+                "columns": COLUMNS, "labelled": self.labelled, **self.extra_meta}
 
 
 def empty_table() -> pd.DataFrame:
@@ -123,13 +126,14 @@ def normalize_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate(table: pd.DataFrame, labels: Sequence[str], source: str = "manifest",
-             first_row: int = 1, row_word: str = "row") -> None:
+             first_row: int = 1, row_word: str = "row", labelled: bool = True) -> None:
     """Raise ManifestError naming every offending row of ``source``.
 
     Rows are numbered from ``first_row`` (2 with ``row_word="line"`` gives CSV line numbers).
 
     Checks: required ids present, unique utterance ids, known splits and labels, each dialogue
-    in one split, turns 0..n-1 without gaps or repeats, non-empty speakers, sane spans.
+    in one split, turns 0..n-1 without gaps or repeats, non-empty speakers, sane spans. Without
+    ``labelled`` (a manifest to predict on) labels and splits are not checked.
     """
     problems: list[str] = []
 
@@ -143,20 +147,20 @@ def validate(table: pd.DataFrame, labels: Sequence[str], source: str = "manifest
     def where(index: pd.Index) -> str:
         return f"{row_word}s " + _short([table.index.get_loc(i) + first_row for i in index])
 
-    for col in ("dialogue_id", "utterance_id", "speaker", "label"):
+    for col in ["dialogue_id", "utterance_id", "speaker"] + (["label"] if labelled else []):
         for r in rows(table[col].str.strip() == ""):
             problems.append(f"{at(r)}: empty {col}"
                             + (" (utterance without a dialogue)" if col == "dialogue_id" else ""))
     dup = table["utterance_id"].duplicated(keep=False) & (table["utterance_id"] != "")
     for uid, group in table[dup].groupby("utterance_id", sort=True):
         problems.append(f"duplicate utterance id {uid!r} at {where(group.index)}")
-    for r in rows(~table["split"].isin(SPLITS)):
-        problems.append(f"{at(r)}: unknown split {table['split'].iat[r]!r} "
-                        f"(expected one of {', '.join(SPLITS)})")
-    known = set(labels)
-    for r in rows(~table["label"].isin(known) & (table["label"] != "")):
-        problems.append(f"{at(r)}: unknown label {table['label'].iat[r]!r} "
-                        f"(label set: {', '.join(labels)})")
+    if labelled:
+        for r in rows(~table["split"].isin(SPLITS)):
+            problems.append(f"{at(r)}: unknown split {table['split'].iat[r]!r} "
+                            f"(expected one of {', '.join(SPLITS)})")
+        for r in rows(~table["label"].isin(set(labels)) & (table["label"] != "")):
+            problems.append(f"{at(r)}: unknown label {table['label'].iat[r]!r} "
+                            f"(label set: {', '.join(labels)})")
     bad_span = (table["end_s"] < table["start_s"])
     for r in rows(bad_span):
         problems.append(f"{at(r)}: end_s < start_s")
@@ -165,7 +169,7 @@ def validate(table: pd.DataFrame, labels: Sequence[str], source: str = "manifest
 
     for dia, group in table[table["dialogue_id"] != ""].groupby("dialogue_id", sort=True):
         splits = sorted(set(group["split"]))
-        if len(splits) > 1:
+        if len(splits) > 1 and labelled:
             problems.append(f"dialogue {dia!r} spans several splits ({', '.join(splits)}) "
                             f"at {where(group.index)}")
         turns = sorted(group["turn"].tolist())
@@ -281,8 +285,9 @@ def read(out_dir: Path | str) -> Manifest:
     table = pd.read_csv(path, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False,
                         na_values={c: [""] for c in FLOAT_COLUMNS}, encoding="utf-8")
     table = normalize_columns(table)
-    validate(table, meta["labels"], source=str(path))
-    extra = {k: v for k, v in meta.items() if k not in {"corpus", "root", "labels", "columns"}}
+    labelled = bool(meta.get("labelled", True))
+    validate(table, meta["labels"], source=str(path), labelled=labelled)
+    extra = {k: v for k, v in meta.items() if k not in {"corpus", "root", "labels", "columns", "labelled"}}
     root = Path(meta["root"])
     root = root if root.is_absolute() else Path(os.path.normpath(out_dir / root))
-    return Manifest(table, meta["corpus"], str(root), list(meta["labels"]), extra)
+    return Manifest(table, meta["corpus"], str(root), list(meta["labels"]), extra, labelled)

@@ -57,3 +57,21 @@ def _probe_container(path: str, kind: str) -> tuple[str, str] | None:
             return EMPTY, f"{path}: no decodable {kind} frame"
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         return UNREADABLE, f"{path}: {exc}"
+
+
+def stream_kinds(path: Path) -> list[str]:
+    """The kinds of stream (``video``, ``audio``, in that order) a media file has; empty when it
+    cannot be opened."""
+    if path.suffix.lower() in (".wav", ".flac"):
+        try:
+            return ["audio"] if soundfile.info(str(path)).frames > 0 else []
+        except Exception:  # soundfile raises its own LibsndfileError, RuntimeError, ...
+            return []
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return [kind for kind, streams in (("video", container.streams.video),
+                                               ("audio", container.streams.audio)) if streams]
+    except (av.error.FFmpegError, OSError, ValueError):
+        return []

@@ -57,3 +57,42 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_timeline(table, labels: list[str], path: Path, title: str) -> None:
+    """One conversation's predictions (rows of :func:`pipeline.lib.predictions.prediction_table`):
+    a row per speaker, a bar per turn over its time span (or its turn number where times are
+    unknown), coloured by the predicted emotion; opacity and the printed figure give the
+    confidence; a hatched bar is a turn for which no modality was available."""
+    from matplotlib.patches import Patch
+
+    plt = _pyplot()
+    timed = bool(np.isfinite(table["start_s"]).all() and np.isfinite(table["end_s"]).all()
+                 and (table["end_s"] > table["start_s"]).all())
+    starts = table["start_s"].to_numpy(float) if timed else table["turn"].to_numpy(float)
+    widths = (table["end_s"] - table["start_s"]).to_numpy(float) if timed else np.full(len(table), 0.9)
+    speakers = list(dict.fromkeys(table["speaker"]))
+    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    chance = 1 / len(labels)
+    span = max(float((starts + widths).max() - starts.min()), 1e-9)
+    fig, ax = plt.subplots(figsize=(min(6 + 0.35 * len(table), 24), 1.6 + 0.7 * len(speakers)))
+    for start, width, row in zip(starts, widths, table.to_dict("records")):
+        y = speakers.index(row["speaker"])
+        no_input = not row["modalities"]
+        certainty = (float(row["confidence"]) - chance) / (1 - chance)   # 0 at chance, 1 when sure
+        ax.barh(y, width, left=start, height=0.7, color=colors[row["predicted"]],
+                alpha=0.2 + 0.8 * max(certainty, 0.0), edgecolor="black", linewidth=0.5,
+                hatch="//" if no_input else None)
+        if width / span > 0.025:
+            ax.text(start + width / 2, y, f"{row['predicted']}\n{100 * row['confidence']:.0f}%",
+                    ha="center", va="center", fontsize=7)
+    ax.set_yticks(range(len(speakers)), speakers)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)" if timed else "turn")
+    ax.set_title(f"{title}: predicted emotion per turn (opacity and % = confidence)")
+    shown = [label for label in labels if label in set(table["predicted"])]
+    ax.legend(handles=[Patch(color=colors[label], label=label) for label in shown],
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model.data import dialogues
-from model.training import RunResult, predict
+from model.training import Inference, RunResult, infer
 from pipeline.lib import artifact
 from pipeline.lib.inputs import Inputs, feature_provenance
 from pipeline.lib.metrics import classification_report
@@ -63,17 +63,18 @@ def mean_epoch_seconds(curves: list[dict]) -> float:
     return float(np.mean([float(r["epoch_s"]) for r in curves]))
 
 
-def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> dict:
+def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> tuple[dict, Inference]:
     """The dev-selected model of one seed scored on the test split: the classification report
-    plus the seed, selected epoch, dev score, features and train dialogue count it recorded."""
+    plus the seed, selected epoch, dev score, features and train dialogue count it recorded, and
+    the per-utterance outputs behind it."""
     m = inputs.manifest
     model, config, provenance = artifact.load(path, device)
     if artifact.labels(config) != m.labels:
         raise ValueError(f"{path}: trained on labels {artifact.labels(config)}, manifest has {m.labels}")
     test = dialogues(m.table, m.labels, "test")
-    gold, pred = predict(model, test, {k: inputs.matrices[k] for k in model.modalities}, inputs.present,
-                         16, device)
-    return {**classification_report(gold, pred, m.labels),
-            "selected_epoch": provenance["selected_epoch"], "seed": provenance["seed"],
-            "dev_wa_f1": provenance["dev_wa_f1"], "features": config["features"],
-            "train_dialogues": len(provenance.get("train_dialogues", []))}
+    out = infer(model, test, {k: inputs.matrices[k] for k in model.modalities}, inputs.present, 16, device)
+    report = {**classification_report(out.gold, out.predicted, m.labels),
+              "selected_epoch": provenance["selected_epoch"], "seed": provenance["seed"],
+              "dev_wa_f1": provenance["dev_wa_f1"], "features": config["features"],
+              "train_dialogues": len(provenance.get("train_dialogues", []))}
+    return report, out

@@ -201,7 +201,7 @@ def schema() -> dict[str, Section]:
     from model.context_free import BaselineConfig
     from model.training import TrainConfig
     from pipeline.corpora import ADAPTERS
-    from pipeline.corpora.common import PrepareOptions
+    from pipeline.corpora.common import NOT_PARAMS, PrepareOptions
     from pipeline.democorpus import DemoParams, IemocapDemo, MeldDemo
     from pipeline.democorpus.story import StoryParams
     from pipeline.lib.manifest import MODALITIES
@@ -212,7 +212,7 @@ def schema() -> dict[str, Section]:
         "demo": from_dataclass(DemoParams, children={
             "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),
             "meld": from_dataclass(MeldDemo)}),
-        "prepare": moved(from_dataclass(PrepareOptions, exclude=("modalities",), extra={
+        "prepare": moved(from_dataclass(PrepareOptions, exclude=NOT_PARAMS, extra={
             # corpus and root: checked by the stage
             "corpus": (str, "auto"), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
             children=adapters), require=MODALITIES_MOVED),
