@@ -38,7 +38,8 @@ from pipeline.lib.schema import validate
 
 
 def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None = None,
-        media: list[Path] = (), speaker_side: dict[str, str] | None = None, dialogue_id: str | None = None,
+        media: list[Path] = (), speaker_side: dict[str, str] | None = None,
+        speaker_index: dict[str, int] | None = None, dialogue_id: str | None = None,
         corpus: Path | None = None, corpus_type: str = "auto", store: FeatureStore | None = None,
         extractor_params: dict | None = None, tolerate: list[str] = (), max_timelines: int = 20,
         progress: bool = True) -> dict:
@@ -51,7 +52,7 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
     options = PrepareOptions.from_params(prepare, predictor.modalities, labelled=False)
     if transcript is not None:
         m, log = read_conversation(transcript, media, labels=predictor.labels, speaker_side=speaker_side,
-                                   dialogue_id=dialogue_id, options=options)
+                                   speaker_index=speaker_index, dialogue_id=dialogue_id, options=options)
         source = {"transcript": str(transcript), "media": [str(p) for p in media]}
     else:
         m, log = read_corpus(corpus, corpus_type, options, **_adapter_params(prepare, corpus, corpus_type))
@@ -95,6 +96,12 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+def _whole(value: str, flag: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"{flag}: {value!r} is not a whole number >= 0")
+    return int(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=Path("data/model/checkpoints/seed_0"),
                         help="a model folder written by the train stage (default: %(default)s)")
@@ -104,6 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the conversation's video and/or audio (repeatable)")
     parser.add_argument("--speaker-side", action="append", default=[], metavar="SPEAKER=left|right",
                         help="the half of the video frame showing a speaker (repeatable)")
+    parser.add_argument("--speaker-index", action="append", default=[], metavar="SPEAKER=ID",
+                        help="speaker ids as the model's training corpus numbered them (IEMOCAP: M=0, "
+                             "F=1; default: order of first appearance; repeatable)")
     parser.add_argument("--dialogue-id", help="the conversation's id (default: the transcript's name)")
     parser.add_argument("--corpus", type=Path, help="a corpus: a .csv, a MELD.Raw or an IEMOCAP folder")
     parser.add_argument("--corpus-type", default="auto", choices=["auto", *ADAPTERS.names()])
@@ -128,7 +138,10 @@ def run_cli(args: argparse.Namespace) -> None:
             raise ValueError(f"--extractor-param {key}: expected MODALITY.KEY=VALUE")
         extractor_params.setdefault(modality, {})[name] = yaml.safe_load(value)
     run(params, args.model, args.out, transcript=args.transcript, media=args.media,
-        speaker_side=_pairs(args.speaker_side, "--speaker-side"), dialogue_id=args.dialogue_id,
+        speaker_side=_pairs(args.speaker_side, "--speaker-side"),
+        speaker_index={k: _whole(v, "--speaker-index") for k, v in _pairs(args.speaker_index,
+                                                                          "--speaker-index").items()},
+        dialogue_id=args.dialogue_id,
         corpus=args.corpus, corpus_type=args.corpus_type,
         store=FeatureStore(args.store) if args.store else None, extractor_params=extractor_params,
         tolerate=args.tolerate, max_timelines=args.timelines)

@@ -74,9 +74,12 @@ def seconds(value: str) -> float:
 
 def load(transcript: Path, media_files: Sequence[Path], options: PrepareOptions, *,
          labels: Sequence[str] = (), speaker_side: Mapping[str, str] | None = None,
-         dialogue_id: str | None = None) -> tuple[Manifest, ErrorLog]:
+         speaker_index: Mapping[str, int] | None = None, dialogue_id: str | None = None
+         ) -> tuple[Manifest, ErrorLog]:
     """The unlabelled manifest of one conversation (``labels``: the model's, recorded in the
-    manifest; ``speaker_side``: speaker -> ``left``/``right`` half of the video frame)."""
+    manifest; ``speaker_side``: speaker -> ``left``/``right`` half of the video frame;
+    ``speaker_index``: speaker -> integer id, where the model's training corpus had a convention
+    (IEMOCAP: M=0, F=1); default: order of first appearance)."""
     transcript = Path(transcript)
     kind = FORMATS.get(transcript.suffix.lower())
     if kind is None:
@@ -89,18 +92,36 @@ def load(transcript: Path, media_files: Sequence[Path], options: PrepareOptions,
     turns = (_read_csv(transcript, options, log) if kind == "csv"
              else _read_cues(transcript, options, log, vtt=kind == "vtt"))
     dialogue = dialogue_id or transcript.stem
-    if turns.empty:
-        raise ManifestError(f"{transcript}: no turn could be read (see the faults above)"
-                            if log.rows else f"{transcript}: no turns")
     root, sources = _media_sources([Path(p) for p in media_files])
+    _refuse_if_empty(turns, transcript, log)
     table = _turn_table(turns, dialogue, sources, speaker_side or {}, log)
     table = screen_rows(table, labels, log, str(transcript), labelled=False)
-    table["speaker_idx"] = speaker_index_by_appearance(table)
+    _refuse_if_empty(table, transcript, log)
+    table["speaker_idx"] = _speaker_ids(table, speaker_index)
     manifest = finalize(table, corpus=CORPUS, root=root, labels=labels, options=options, log=log,
                         extra_meta={"transcript": str(transcript),
                                     "media": {k: str(root / v) for k, v in sources.items()}},
                         source=str(transcript))
     return manifest, _named(log, dialogue)
+
+
+def _speaker_ids(table: pd.DataFrame, speaker_index: Mapping[str, int] | None) -> pd.Series:
+    if not speaker_index:
+        return speaker_index_by_appearance(table)
+    unknown = sorted(set(table["speaker"]) - set(speaker_index))
+    if unknown:
+        raise ManifestError(f"speaker index: no id for speaker(s) {', '.join(map(repr, unknown))} "
+                            f"(given for {', '.join(map(repr, speaker_index))})")
+    bad = [f"{k}={v!r}" for k, v in speaker_index.items() if not (isinstance(v, int) and v >= 0)]
+    if bad:
+        raise ManifestError(f"speaker index {bad[0]}: ids are whole numbers >= 0")
+    return table["speaker"].map(dict(speaker_index)).astype(int)
+
+
+def _refuse_if_empty(table: pd.DataFrame, transcript: Path, log: ErrorLog) -> None:
+    if table.empty:
+        faults = "; ".join(f"{r['source']}: {r['problem']}" for r in log.rows[:5])
+        raise ManifestError(f"{transcript}: no usable turn" + (f" ({faults})" if faults else ""))
 
 
 def _named(log: ErrorLog, dialogue: str) -> ErrorLog:

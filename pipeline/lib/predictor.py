@@ -177,11 +177,12 @@ def check_identity(model_dir: Path, modality: str, recorded: dict, extractor: Ex
 
 def read_conversation(transcript: Path | str, media: Sequence[Path | str] = (), *,
                       labels: Sequence[str] = (), speaker_side: Mapping[str, str] | None = None,
-                      dialogue_id: str | None = None, options: PrepareOptions | None = None
-                      ) -> tuple[Manifest, ErrorLog]:
+                      speaker_index: Mapping[str, int] | None = None, dialogue_id: str | None = None,
+                      options: PrepareOptions | None = None) -> tuple[Manifest, ErrorLog]:
     """One conversation (:mod:`pipeline.corpora.conversation`) as an unlabelled manifest."""
     return conversation_reader.load(Path(transcript), [Path(p) for p in media], options or PrepareOptions(),
-                                    labels=labels, speaker_side=speaker_side, dialogue_id=dialogue_id)
+                                    labels=labels, speaker_side=speaker_side, speaker_index=speaker_index,
+                                    dialogue_id=dialogue_id)
 
 
 def read_corpus(root: Path | str, corpus: str = "auto", options: PrepareOptions | None = None,

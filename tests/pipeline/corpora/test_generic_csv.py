@@ -45,7 +45,7 @@ def test_a_duplicate_id_refuses_the_corpus_naming_the_lines(tmp_path):
 @pytest.mark.parametrize("body, problem, detail", [
     (GOOD.replace("ang", "joy"), "unknown label", "'joy' (label set: neu, ang)"),
     (GOOD.replace("d1,1,d1_b,B,hi,ang", ",1,d1_b,B,hi,ang"), "empty dialogue_id", "utterance without a dialogue"),
-    (GOOD.replace("d1,1,", "d1,one,"), "malformed turn", "turn must be a number, got 'one'"),
+    (GOOD.replace("d1,1,", "d1,one,"), "malformed turn", "turn must be a whole number >= 0, got 'one'"),
     (GOOD.replace("hi,ang,train", "hi,ang,valid"), "unknown split", "'valid' (expected one of train, dev, test)"),
     (GOOD.replace("d1,1,d1_b,B,hi,ang,train", "d1,1,d1_b,B,hi,ang,train,extra"), "malformed CSV row",
      "8 fields, the header has 7"),
@@ -138,3 +138,32 @@ def test_line_ends_utf16_and_unreadable_records(tmp_path):
         csv.field_size_limit(limit)
     assert m.table["utterance_id"].tolist() == ["u2"]
     assert log.rows[0]["problem"] == "malformed CSV row" and log.rows[0]["source"].endswith("huge.csv:2")
+
+
+def test_read_to_predict_on_labels_and_splits_are_optional(tmp_path):
+    from pipeline.lib import manifest
+
+    path = write(tmp_path, "d1,d1_a,A,hello\nd1,d1_b,B,hi\nd2,d2_a,A,bye\n",
+                 header="dialogue_id,utterance_id,speaker,text\n")
+    with pytest.raises(ManifestError, match="missing required column\\(s\\) label, split"):
+        load_corpus("csv", path, TEXT_ONLY)
+    unlabelled = PrepareOptions(modalities=("text",), labelled=False)
+    m, log = load_corpus("csv", path, unlabelled)
+    assert not m.labelled and not log.rows and len(m.table) == 3 and set(m.table["label"]) == {""}
+    manifest.write(m, log.table(), tmp_path / "prepared")
+    again = manifest.read(tmp_path / "prepared")
+    assert not again.labelled and again.table["utterance_id"].tolist() == m.table["utterance_id"].tolist()
+    # Labels outside the set and odd splits are kept as given (gold for the record, never used).
+    m, log = load_corpus("csv", write(tmp_path, GOOD.replace("ang,train", "xxx,later")), unlabelled,
+                         labels=["neu", "ang"])
+    assert m.table.set_index("utterance_id").loc["d1_b", ["label", "split"]].tolist() == ["xxx", "later"]
+    assert not log.rows
+
+
+def test_speaker_ids_can_be_given(tmp_path):
+    header = "dialogue_id,utterance_id,speaker,speaker_idx,text,label,split\n"
+    body = "d1,d1_a,F,1,hello,neu,train\nd1,d1_b,M,0,hi,ang,train\nd1,d1_c,M,-1,x,neu,train\n"
+    m, log = load_corpus("csv", write(tmp_path, body, header), TEXT_ONLY, labels=["neu", "ang"])
+    assert m.table.set_index("utterance_id")["speaker_idx"].to_dict() == {"d1_a": 1, "d1_b": 0}
+    assert log.table()[["utterance_id", "problem", "detail"]].values.tolist()[0] == [
+        "d1_c", "malformed speaker_idx", "speaker_idx must be a whole number >= 0, got '-1'"]

@@ -141,3 +141,15 @@ def _tiny_release(tmp_path: Path, dialogues: dict[str, list[tuple[str, float, fl
         (dialog / "transcriptions" / f"{name}.txt").write_text("".join(
             f"{u} [{s:08.4f}-{e:08.4f}]: text of {u}\n" for u, s, e, _ in utts))
     return root
+
+
+def test_read_to_predict_on_every_annotated_turn_is_kept(iemocap_demo):
+    labelled, log = load_corpus("iemocap", iemocap_demo, dev_dialogues=2)
+    m, unlabelled_log = load_corpus("iemocap", iemocap_demo, PrepareOptions(labelled=False), dev_dialogues=2)
+    excluded = log.table().query("problem == 'label outside the 6-way set'")
+    assert len(excluded) and not unlabelled_log.table().query("problem == 'label outside the 6-way set'").size
+    t = m.table.set_index("utterance_id")
+    assert len(t) == len(labelled.table) + len(excluded)
+    assert t.loc[excluded["utterance_id"], "label"].tolist() == excluded["detail"].tolist()
+    for _, d in m.table.groupby("dialogue_id"):            # in their place in the dialogue
+        assert d["start_s"].is_monotonic_increasing and d["turn"].tolist() == list(range(len(d)))

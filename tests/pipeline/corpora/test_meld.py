@@ -98,3 +98,17 @@ def test_real_meld_csvs():
     assert (m.table["audio_path"] == "").all()  # no media in this copy: text-only
     with pytest.raises(ManifestError, match="lack media for a required modality"):
         load_corpus("meld", root, PrepareOptions(modalities=("text", "audio"), on_missing_media="fail"))
+
+
+def test_read_to_predict_on_with_only_a_test_csv_and_no_emotion_column(meld_demo, tmp_path):
+    import shutil
+
+    root = tmp_path / "MELD.Raw"
+    shutil.copytree(meld_demo / meld.CLIP_DIRS["test"], root / meld.CLIP_DIRS["test"])
+    table = pd.read_csv(meld_demo / meld.CSV_FILES["test"], dtype=str, keep_default_na=False)
+    table.drop(columns=["Emotion", "Sentiment"]).to_csv(root / meld.CSV_FILES["test"], index=False)
+    with pytest.raises(ManifestError, match="train_sent_emo.csv: MELD train CSV not found"):
+        load_corpus("meld", root)
+    m, log = load_corpus("meld", root, PrepareOptions(labelled=False))
+    assert not m.labelled and set(m.table["split"]) == {"test"} and set(m.table["label"]) == {""}
+    assert len(m.table) == len(table) and (m.table["video_path"] != "").all() and not log.rows
