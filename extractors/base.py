@@ -73,6 +73,12 @@ class Extractor(ABC):
     @abstractmethod
     def forward(self, inputs: list[Any]) -> np.ndarray: ...
 
+    def prepare_inputs(self, table: pd.DataFrame, labelled: bool = True) -> None:
+        """Called with the whole table before any :meth:`input_key` or :meth:`load`: an extractor
+        whose input spans several rows (a text encoder reading the previous turns) gathers it
+        here, and one trained on a corpus refuses a table it would leak into (``labelled``: the
+        table's splits are real, not a conversation to predict on). Nothing by default."""
+
     def order_key(self, row: pd.Series) -> float:
         """Batches are formed from rows sorted by this key within a chunk (text: length, so a
         batch holds similar lengths and little padding). Constant by default: manifest order."""

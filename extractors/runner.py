@@ -67,11 +67,14 @@ class Collected:
 
 
 def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: dict,
-            store: FeatureStore | None = None, chunk_size: int = 128, progress: bool = True) -> Collected:
+            store: FeatureStore | None = None, chunk_size: int = 128, progress: bool = True,
+            labelled: bool = True) -> Collected:
     """Features for every row of ``table``: looked up in the store by input fingerprint, the rest
     computed (one computation per distinct input) and filed in the store chunk by chunk, so an
-    interrupted run resumes. Failures (with their reason) and non-finite vectors are not vectors."""
+    interrupted run resumes. Failures (with their reason) and non-finite vectors are not vectors.
+    ``labelled``: the table's splits are real (a manifest to train on, not one to predict on)."""
     started = time.perf_counter()
+    extractor.prepare_inputs(table, labelled)
     store = store or FeatureStore()
     shelf = store.shelf(extractor.modality, extractor.name, extractor.identity_hash(), extractor.dim,
                         {"modality": extractor.modality, "extractor": extractor.name,
@@ -121,7 +124,7 @@ def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: di
 def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path, *,
             params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
             on_failure: str = "mask", max_failed_fraction: float = 0.1,
-            progress: bool = True) -> dict:
+            progress: bool = True, labelled: bool = True) -> dict:
     """The cache of ``table`` (:func:`collect`, then :func:`~extractors.cache.write_cache`); return
     the cache's meta plus this run's report (``reused``, ``computed``, ``timings``, ``store``), which
     is printed but not written into the cache: the cache's content depends only on the inputs, so
@@ -131,7 +134,7 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                          f"use one of {', '.join(FAILURE_POLICIES)}")
     store = store or FeatureStore()
     got = collect(table, media_path, extractor, params=params, store=store, chunk_size=chunk_size,
-                  progress=progress)
+                  progress=progress, labelled=labelled)
     meta = _report(table, got, extractor, params, on_failure)
     ids = table["utterance_id"].tolist()
     error = None

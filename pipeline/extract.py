@@ -54,7 +54,8 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     store = store or FeatureStore()
     meta = extract(m.table, m.media_path, extractor, out_dir, params=params, store=store,
                    chunk_size=config.chunk_size, on_failure=config.on_failure,
-                   max_failed_fraction=config.max_failed_fraction, progress=progress)
+                   max_failed_fraction=config.max_failed_fraction, progress=progress,
+                   labelled=m.labelled)
     t = meta["timings"]
     print(f"extract {modality}: {config.name} -> {out_dir}: {meta['n_ok']}/{meta['n_utterances']} "
           f"utterances, dim {extractor.dim}, {meta['n_failed']} failed, {meta['reused']} from the "

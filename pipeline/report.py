@@ -1,9 +1,10 @@
 """Stage ``report``: metrics of evaluate / baseline stages -> a Markdown results table.
 
-    python -m pipeline.report METRICS.json [...] --out results.md [--title TEXT] [--command TEXT]
+    python -m pipeline.report METRICS.json|DIR [...] --out results.md [--title TEXT] [--command TEXT]
 
 One row per metrics file (its stem names the row; the numbers are read from its
-``.details.json``): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
+``.details.json``; a folder stands for every metrics file in it, grouped by feature set, then
+diff, gat, none, logreg): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
 per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
 number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
 """
@@ -35,8 +36,27 @@ def row(name: str, details: dict) -> dict[str, str]:
             "selected on dev": selection, "s/epoch": seconds, "seeds": seeds}
 
 
+VARIANT_ORDER = {"diff": 0, "gat": 1, "none": 2, "logreg": 3}
+
+
+def metrics_files(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with each folder replaced by its metrics files (``<name>.json`` beside a
+    ``<name>.details.json``), ordered by feature set (``<features>_<variant>``), then variant."""
+    out = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = [p for p in path.glob("*.json")
+                 if not p.name.endswith(".details.json") and details_path(p).is_file()]
+        out += sorted(found, key=lambda p: (p.stem.rpartition("_")[0],
+                                            VARIANT_ORDER.get(p.stem.rpartition("_")[2], 9), p.stem))
+    return out
+
+
 def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
-    """A Markdown table with one row per metrics file."""
+    """A Markdown table with one row per metrics file (folders expanded: :func:`metrics_files`)."""
+    paths = metrics_files(paths)
     if not paths:
         raise ValueError("no metrics files given")
     rows = []

@@ -7,9 +7,16 @@ A hub id that is not in the local cache fails within seconds, naming the model (
 with ``HF_HUB_OFFLINE=1`` at once, otherwise after one short reachability check.
 
 Pooling: ``cls`` (first token, as the published RoBERTa features) or ``mean`` over real tokens;
-``layers``: 1 = last hidden layer, k = average of the last k. Batches are formed from utterances
-sorted by length (``order_key``: less padding), run without grad, with fp16/bf16 autocast on CUDA
-(``precision``).
+``layers``: 1 = last hidden layer, k = average of the last k. ``context_turns`` k > 0 reads each
+utterance after its previous k turns (:mod:`extractors.text.encoding`). Batches are formed from
+utterances sorted by length (``order_key``: less padding), run without grad, with fp16/bf16
+autocast on CUDA (``precision``).
+
+A folder written by the ``finetune`` stage (:mod:`extractors.text.finetune`) carries its provenance
+in ``finetune.json``: it joins the identity (base model, corpus, split hash, params, seed), sets
+the default ``context_turns`` and ``pooling`` it was trained with (others are refused), and a
+labelled table of another corpus, or whose dev/test dialogues the fine-tuning trained on, is
+refused (:meth:`TransformersText.prepare_inputs`): features that saw the test set are worthless.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,19 +33,22 @@ import numpy as np
 import pandas as pd
 
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure
+from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize, utterance_input
 from model.device import autocast, pick_device
+
+FINETUNE_FILE = "finetune.json"
 
 
 class TransformersText(Extractor):
     name = "transformers"
     modality = "text"
     defaults = {"model": "roberta-large", "revision": None, "pooling": "cls", "layers": 1,
-                "max_length": 128, "batch_size": 32, "precision": "fp16"}
+                "max_length": 128, "batch_size": 32, "precision": "fp16", "context_turns": None}
     relocatable = {"model": "weights_sha256"}   # a local model folder may move
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         super().__init__(device=device, **params)
-        if self.params["pooling"] not in ("cls", "mean"):
+        if self.params["pooling"] not in POOLINGS:
             raise ExtractorError(f"extract.text.transformers.pooling={self.params['pooling']!r}: "
                                  f"use cls or mean")
         if int(self.params["layers"]) < 1:
@@ -46,6 +57,9 @@ class TransformersText(Extractor):
             raise ExtractorError(f"extract.text.transformers.precision={self.params['precision']!r}: "
                                  "use fp32, fp16 or bf16")
         self.source = resolve_model(str(self.params["model"]), self.params["revision"])
+        self.finetune = read_finetune(self.source)
+        self.context_turns = self._context_turns()
+        self._contexts: dict[str, str] = {}
         from transformers import AutoModel, AutoTokenizer  # lazy: slow import
 
         kwargs = {"revision": self.params["revision"]} if self.params["revision"] else {}
@@ -61,45 +75,100 @@ class TransformersText(Extractor):
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
+    def _context_turns(self) -> int:
+        """The ``context_turns`` param, defaulting to (and refused unless equal to) the fine-tune's."""
+        tuned = self.finetune["params"] if self.finetune else {}
+        for key in ("pooling", "context_turns"):
+            if self.finetune and self.params[key] is not None and self.params[key] != tuned[key]:
+                raise ExtractorError(f"extract.text.transformers.{key}={self.params[key]!r}: "
+                                     f"{self.source} was fine-tuned with {key} {tuned[key]!r}")
+        turns = self.params["context_turns"]
+        turns = tuned.get("context_turns", 0) if turns is None else turns
+        if not isinstance(turns, int) or turns < 0:
+            raise ExtractorError(f"extract.text.transformers.context_turns={turns!r}: a whole number >= 0")
+        return turns
+
     @classmethod
     def implementation_files(cls) -> list[Path]:
-        return [*super().implementation_files(), Path(inspect.getsourcefile(pick_device))]
+        return [*super().implementation_files(), Path(inspect.getsourcefile(pick_device)),
+                Path(inspect.getsourcefile(tokenize))]
 
     def identity(self) -> dict:
         import transformers
 
         return {"extractor": self.name, "model": self.params["model"],
                 "revision": self.params["revision"] or getattr(self.model.config, "_commit_hash", None),
-                "weights_sha256": _weights_digest(self.source),
+                "weights_sha256": weights_digest(self.source),
                 "transformers": transformers.__version__,
-                **{k: self.params[k] for k in ("pooling", "layers", "max_length")}}
+                **{k: self.params[k] for k in ("pooling", "layers", "max_length")},
+                "context_turns": self.context_turns,
+                "finetune": None if self.finetune is None else {
+                    k: self.finetune[k] for k in ("base_model", "base_identity", "corpus", "split_sha256",
+                                                  "params", "selected")}}
+
+    def prepare_inputs(self, table: pd.DataFrame, labelled: bool = True) -> None:
+        """The previous turns of each utterance (``context_turns`` > 0), and, for a fine-tuned
+        model and a labelled table, the refusal of another corpus or of a split it would leak into."""
+        if self.finetune is not None and labelled:
+            check_finetune_fits(self.finetune, table, self.source)
+        self._contexts = dialogue_contexts(table, self.context_turns) if self.context_turns else {}
+
+    def input_key(self, row: pd.Series, media_path: MediaPath, digest) -> str:
+        if not self.context_turns:
+            return super().input_key(row, media_path, digest)
+        read = [str(row["text"]), row["speaker"], self._contexts.get(row["utterance_id"], "")]
+        return hashlib.sha1(json.dumps(read).encode()).hexdigest()[:16]
 
     def order_key(self, row: pd.Series) -> float:
-        return float(len(str(row["text"])))
+        return float(len(str(row["text"])) + len(self._contexts.get(row["utterance_id"], "")))
 
-    def load(self, row: pd.Series, media_path: MediaPath) -> str:
-        text = str(row["text"]).strip()
-        if not text:
+    def load(self, row: pd.Series, media_path: MediaPath) -> str | tuple[str, str]:
+        if not str(row["text"]).strip():
             raise UtteranceFailure("empty transcript")
-        return text
+        return utterance_input(row, self.context_turns, self._contexts)
 
-    def forward(self, inputs: list[str]) -> np.ndarray:
+    def forward(self, inputs: list[str | tuple[str, str]]) -> np.ndarray:
         import torch
 
-        batch = self.tokenizer(inputs, padding=True, truncation=True,
-                               max_length=int(self.params["max_length"]), return_tensors="pt")
+        batch, own = tokenize(self.tokenizer, inputs, int(self.params["max_length"]))
         batch = {k: v.to(self.device) for k, v in batch.items()}
         k = int(self.params["layers"])
         with torch.inference_mode(), autocast(self.device, self.params["precision"]):
             out = self.model(**batch, output_hidden_states=k > 1)
             hidden = (torch.stack(out.hidden_states[-k:]).mean(0) if k > 1
                       else out.last_hidden_state).float()
-            if self.params["pooling"] == "cls":
-                pooled = hidden[:, 0]
-            else:
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = pool(hidden, own.to(self.device), self.params["pooling"])
         return pooled.cpu().numpy().astype(np.float32)
+
+
+def read_finetune(source: str) -> dict | None:
+    """The provenance of a folder the finetune stage wrote, None for any other model; a folder
+    written with fine-tuning disabled is refused (it holds no model)."""
+    path = Path(source) / FINETUNE_FILE
+    if not path.is_file():
+        return None
+    provenance = json.loads(path.read_text())
+    if not provenance.get("enabled", False):
+        raise ExtractorError(f"{source}: fine-tuning is disabled (finetune.enabled: false), so there is "
+                             "no model here: enable it, or set extract.text.transformers.model to the "
+                             "base model")
+    return provenance
+
+
+def check_finetune_fits(provenance: dict, table: pd.DataFrame, source: str) -> None:
+    """A fine-tuned encoder extracts only the corpus it was fine-tuned on, and only where none of
+    the table's dev/test dialogues reached its optimiser (else dev/test features saw their labels)."""
+    corpora = sorted(set(table["corpus"]))
+    if corpora != [provenance["corpus"]]:
+        raise ExtractorError(f"{source} was fine-tuned on the {provenance['corpus']!r} corpus (train "
+                             f"split), asked to extract {', '.join(map(repr, corpora))}: run the "
+                             "finetune stage on this corpus")
+    held_out = set(table.loc[table["split"].isin(["dev", "test"]), "dialogue_id"])
+    leaked = sorted(held_out & set(provenance["train_dialogues"]))
+    if leaked:
+        raise ExtractorError(f"{source} was fine-tuned on {len(leaked)} dialogue(s) that are dev/test "
+                             f"here ({', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}): "
+                             "another split of the corpus; run the finetune stage on this manifest")
 
 
 def resolve_model(model: str, revision: str | None) -> str:
@@ -137,7 +206,7 @@ def resolve_model(model: str, revision: str | None) -> str:
     return model
 
 
-def _weights_digest(source: str) -> str | None:
+def weights_digest(source: str) -> str | None:
     """sha256 of the weight files of a local model directory (identity of unnamed checkpoints)."""
     path = Path(source)
     if not path.is_dir():

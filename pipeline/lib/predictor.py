@@ -117,7 +117,7 @@ class Predictor:
         ids = m.table["utterance_id"].tolist()
         for modality, extractor in self.extractors.items():
             got = collect(m.table, m.media_path, extractor, params=extractor.params, store=store,
-                          progress=progress)
+                          progress=progress, labelled=m.labelled)
             matrix = np.zeros((len(ids), extractor.dim), np.float32)
             has = np.zeros(len(ids), bool)
             for i, uid in enumerate(ids):

@@ -197,6 +197,7 @@ def check_device(value: str) -> None:
 
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
+    from extractors.text.finetune import FinetuneConfig
     from model.ambdsgdn import ModelConfig
     from model.context_free import BaselineConfig
     from model.training import TrainConfig
@@ -223,6 +224,7 @@ def schema() -> dict[str, Section]:
         "train": moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
                        device=DEVICE_MOVED),
         "baseline": from_dataclass(BaselineConfig),
+        "finetune": from_dataclass(FinetuneConfig, extra={"enabled": (bool, False)}),
         "corpora": Section({}, any_key=Section({"root": str})),   # benchmark pipelines: name -> root
     }
 

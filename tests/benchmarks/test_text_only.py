@@ -11,6 +11,7 @@ from tests.conftest import copy_repo, run, shared_path, untracked_imports
 
 pytestmark = pytest.mark.slow
 BENCH = Path("benchmarks/text_only")
+FEATURES = ("minilm", "minilm_ft")     # the feature sets of benchmarks/text_only/params.yaml
 METRIC_KEYS = {"test_wa_f1", "test_wa_acc", "test_macro_f1", "per_class", "counts", "dev_wa_f1",
                "features", "train_dialogues"}
 
@@ -52,9 +53,12 @@ def benchmark_run(tmp_path_factory):
         params["model"].update(d_hidden=32, encoder_heads=2)
         params["train"].update(seeds=[0, 1], epochs=2)
         params["baseline"].update(Cs=[0.1, 1.0])
+        if "finetune" in params:
+            params["finetune"].update(epochs=1, evals_per_epoch=1)
 
     for corpus in slices:
-        edit_yaml(repo / BENCH / f"{corpus}.yaml", small)
+        for features in FEATURES:
+            edit_yaml(repo / BENCH / "recipes" / f"{corpus}_{features}.yaml", small)
     edit_yaml(repo / BENCH / "params.yaml",
               lambda p: [p["corpora"][c].update(root=str(path)) for c, path in slices.items()])
     import os
@@ -67,24 +71,28 @@ def benchmark_run(tmp_path_factory):
     return repo, slices, out
 
 
-def test_each_corpus_gets_four_rows_with_the_expected_metrics(benchmark_run):
+def test_each_corpus_gets_four_rows_per_feature_set(benchmark_run):
     repo, slices, out = benchmark_run
     for corpus in slices:
         assert f"Running stage 'report@{corpus}'" in out
         table = (repo / BENCH / f"results_{corpus}.md").read_text()
-        rows = [line for line in table.splitlines() if line.startswith(f"| {corpus}_")]
-        assert [r.split(" | ")[0][2:] for r in rows] == [f"{corpus}_{v}" for v in ("diff", "gat", "none", "logreg")]
+        rows = [line.split(" | ")[0][2:] for line in table.splitlines()[4:] if line.startswith("| ")]
+        assert rows == [f"{f}_{v}" for f in FEATURES for v in ("diff", "gat", "none", "logreg")]
         assert f"cd benchmarks/text_only && dvc repro report@{corpus}" in table
-        for variant in ("diff", "gat", "none"):
-            metrics = json.loads((repo / BENCH / "metrics" / f"{corpus}_{variant}.details.json").read_text())
-            headline = json.loads((repo / BENCH / "metrics" / f"{corpus}_{variant}.json").read_text())
-            assert headline["test"]["wa_f1"] == round(metrics["test_wa_f1"]["mean"], 6)
-            assert METRIC_KEYS | {"selected_epochs", "epoch_s", "seeds"} <= set(metrics)
-            assert metrics["seeds"] == [0, 1] and len(metrics["test_wa_f1"]["per_seed"]) == 2
-            assert 0 <= metrics["test_wa_f1"]["mean"] <= 1
-            assert metrics["features"]["text"]["dim"] == 384
-        logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.details.json").read_text())
-        assert METRIC_KEYS | {"selected_C"} <= set(logreg) and logreg["selected_C"] in (0.1, 1.0)
+        for features in FEATURES:
+            metrics_dir = repo / BENCH / "metrics" / corpus
+            for variant in ("diff", "gat", "none"):
+                metrics = json.loads((metrics_dir / f"{features}_{variant}.details.json").read_text())
+                headline = json.loads((metrics_dir / f"{features}_{variant}.json").read_text())
+                assert headline["test"]["wa_f1"] == round(metrics["test_wa_f1"]["mean"], 6)
+                assert METRIC_KEYS | {"selected_epochs", "epoch_s", "seeds"} <= set(metrics)
+                assert metrics["seeds"] == [0, 1] and len(metrics["test_wa_f1"]["per_seed"]) == 2
+                assert 0 <= metrics["test_wa_f1"]["mean"] <= 1
+                assert metrics["features"]["text"]["dim"] == 384
+                tuned = metrics["features"]["text"]["identity"]["finetune"]
+                assert (tuned is None) == (features == "minilm")
+            logreg = json.loads((metrics_dir / f"{features}_logreg.details.json").read_text())
+            assert METRIC_KEYS | {"selected_C"} <= set(logreg) and logreg["selected_C"] in (0.1, 1.0)
     # Every project file a stage imported is one of its DVC deps (or inside one): no drift.
     assert untracked_imports(repo / BENCH, repo, repo.parent / "imports") == {}
     # The whole benchmark is up to date after one run (nothing left stale).
@@ -103,13 +111,18 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
     splits["meld"] = {s: {f"{s}_dia{d}" for d in t["Dialogue_ID"]} for s, t in meld.items()}
     sizes["meld"] = {s: len(t) for s, t in meld.items()}
     for corpus, ids in splits.items():
-        for variant in ("diff", "gat", "none"):
-            for seed in (0, 1):
-                path = repo / BENCH / "data" / corpus / variant / "checkpoints" / f"seed_{seed}" / "provenance.json"
-                trained = set(json.loads(path.read_text())["train_dialogues"])
-                assert trained == ids["train"], (corpus, variant, seed)
-                assert not trained & (ids["dev"] | ids["test"])
-        logreg = json.loads((repo / BENCH / "metrics" / f"{corpus}_logreg.details.json").read_text())
-        assert logreg["train_dialogues"] == len(ids["train"])
-        assert logreg["counts"] == sizes[corpus]
-        assert logreg["train_utterances"] == sizes[corpus]["train"]
+        for features in FEATURES:
+            for variant in ("diff", "gat", "none"):
+                for seed in (0, 1):
+                    path = (repo / BENCH / "data" / corpus / features / variant / "checkpoints" / f"seed_{seed}"
+                            / "provenance.json")
+                    trained = set(json.loads(path.read_text())["train_dialogues"])
+                    assert trained == ids["train"], (corpus, features, variant, seed)
+                    assert not trained & (ids["dev"] | ids["test"])
+            logreg = json.loads((repo / BENCH / "metrics" / corpus / f"{features}_logreg.details.json").read_text())
+            assert logreg["train_dialogues"] == len(ids["train"])
+            assert logreg["counts"] == sizes[corpus]
+            assert logreg["train_utterances"] == sizes[corpus]["train"]
+        # The fine-tuning saw train dialogues only, too.
+        tuned = json.loads((repo / BENCH / "data" / corpus / "finetuned" / "minilm" / "finetune.json").read_text())
+        assert set(tuned["train_dialogues"]) <= ids["train"] and tuned["corpus"] == corpus

