@@ -125,8 +125,10 @@ def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_siz
 
 
 def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
-              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print) -> RunResult:
-    """Train one seed; return the dev-selected checkpoint and per-epoch curves."""
+              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print,
+              reference_protocol: bool = True) -> RunResult:
+    """Train one seed; return the dev-selected checkpoint and per-epoch curves. Without
+    ``reference_protocol`` the test split is never scored (its curve column is NaN)."""
     rng = set_seed(seed)
     device = pick_device(config.device)
     model = AMBDSGDN(model_config).to(device)
@@ -175,7 +177,8 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
             scaler.update()
             losses.append(loss.item())
         dev = scores(*predict(model, splits["dev"], matrices, present, config.batch_size, device))
-        test = scores(*predict(model, splits["test"], matrices, present, config.batch_size, device))
+        test = (scores(*predict(model, splits["test"], matrices, present, config.batch_size, device))
+                if reference_protocol else {"wa_f1": float("nan")})
         row = {"seed": seed, "epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "dev_wa_f1": dev["wa_f1"], "dev_wa_acc": dev["wa_acc"],
                "test_wa_f1_reference_protocol_only": test["wa_f1"],

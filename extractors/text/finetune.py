@@ -22,7 +22,7 @@ import math
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -156,12 +156,25 @@ def _autocast(device: torch.device, config: FinetuneConfig):
     return contextlib.nullcontext()
 
 
+@dataclass
+class Progress:
+    """What a resumed run carries over (``.resume/state.json``)."""
+
+    epoch: int = 0                                   # last finished epoch
+    curve: list[dict] = field(default_factory=list)  # one row per dev evaluation
+    best: dict | None = None                         # the selected evaluation so far
+    trained_on: list[str] = field(default_factory=list)
+    waited: int = 0                                  # evaluations since the best
+    stopped: bool = False                            # patience ran out
+    elapsed_s: float = 0.0
+
+
 def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
              device: str = "auto", progress: bool = True, log=print) -> dict:
     """Fine-tune on ``table``'s train split (a labelled manifest), select on its dev split, write
     ``out_dir``; returns the provenance (``finetune.json``). ``trained_on`` in it lists every
     utterance id that reached the optimiser."""
-    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModel, AutoTokenizer
 
     started = time.perf_counter()
     chosen = pick_device(device)
@@ -169,41 +182,29 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     kwargs = {"revision": config.revision} if config.revision else {}
     tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     contexts = dialogue_contexts(table, config.context_turns) if config.context_turns else {}
-    train = examples(table, labels, "train", config.context_turns, contexts)
-    dev = examples(table, labels, "dev", config.context_turns, contexts)
+    train, dev = (examples(table, labels, split, config.context_turns, contexts)
+                  for split in ("train", "dev"))
     if not len(train.ids) or not len(dev.ids):
         raise ExtractorError(f"finetune: the manifest has {len(train.ids)} train and {len(dev.ids)} dev "
                              "utterances with text and a label; both are needed")
     torch.manual_seed(config.seed)
-    encoder = AutoModel.from_pretrained(source, **kwargs)
-    model = Classifier(encoder, len(labels), config.pooling, config.dropout).to(chosen)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-               "weight_decay": config.weight_decay},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-               "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    model = Classifier(AutoModel.from_pretrained(source, **kwargs), len(labels), config.pooling,
+                       config.dropout).to(chosen)
     steps_per_epoch = math.ceil(len(train.ids) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    weights = None
-    if config.class_weights == "inverse_frequency":
-        counts = np.bincount(train.labels, minlength=len(labels))
-        weights = torch.tensor(counts.sum() / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(chosen))
+    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
+    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(config, train, len(labels), chosen))
     scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
     run_key = _run_key(config, source, train, dev, labels)
     state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
-    curve, best, trained_on = state["curve"], state["best"], set(state["trained_on"])
-    waited = state["waited"]
+    trained_on = set(state.trained_on)
     eval_at = {round(steps_per_epoch * k / config.evals_per_epoch)
                for k in range(1, config.evals_per_epoch + 1)}
-    bar = tqdm(total=total, initial=state["epoch"] * steps_per_epoch, unit="batch", disable=not progress,
-               desc=f"finetune {Path(source).name or source}", mininterval=2.0)
+    bar = tqdm(total=steps_per_epoch * config.epochs, initial=state.epoch * steps_per_epoch, unit="batch",
+               disable=not progress, desc=f"finetune {Path(source).name or source}", mininterval=2.0)
     lengths = [_length(x) for x in train.inputs]
-    stopped = state["stopped"]
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        if stopped:
+    resumed_s = state.elapsed_s
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if state.stopped:
             break
         rng = np.random.default_rng([config.seed, epoch])   # resumable: no state carried over
         torch.manual_seed(config.seed * 1000 + epoch)
@@ -212,11 +213,10 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
         for step, idx in enumerate(batches_by_length(len(train.ids), lengths, config.batch_size, rng), 1):
             trained_on.update(train.ids[i] for i in idx)
             batch, own = tokenize(tokenizer, [train.inputs[i] for i in idx], config.max_length)
-            target = torch.from_numpy(train.labels[idx]).to(chosen)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(chosen, config):
                 logits = model({k: v.to(chosen) for k, v in batch.items()}, own.to(chosen))
-            loss = loss_fn(logits.float(), target)
+            loss = loss_fn(logits.float(), torch.from_numpy(train.labels[idx]).to(chosen))
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -225,34 +225,58 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
             scheduler.step()
             losses.append(loss.item())
             bar.update(1)
-            if step in eval_at:
-                dev_scores = evaluate(model, tokenizer, dev, config, chosen)
-                point = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
-                         "dev_wa_f1": dev_scores["wa_f1"], "dev_wa_acc": dev_scores["wa_acc"],
-                         "elapsed_s": time.perf_counter() - started + state["elapsed_s"]}
-                curve.append(point)
-                bar.set_postfix(dev_wa_f1=f"{dev_scores['wa_f1']:.4f}")
-                log(f"finetune epoch {epoch} step {step}/{steps_per_epoch}: loss {point['train_loss']:.4f} "
-                    f"dev wa-F1 {dev_scores['wa_f1']:.4f} acc {dev_scores['wa_acc']:.4f}")
-                if best is None or dev_scores["wa_f1"] > best["dev_wa_f1"]:
-                    best, waited = {k: point[k] for k in ("epoch", "step", "dev_wa_f1", "dev_wa_acc")}, 0
-                    _save_best(out_dir, model)
-                else:
-                    waited += 1
-                    if waited >= config.patience:
-                        log(f"finetune: no dev improvement in {waited} evaluations: stopping")
-                        stopped = True
-                        break
-        _save_state(out_dir, run_key, model, optimizer, scheduler, epoch, curve, best, sorted(trained_on),
-                    waited, stopped, time.perf_counter() - started + state["elapsed_s"])
+            if step not in eval_at:
+                continue
+            dev_scores = evaluate(model, tokenizer, dev, config, chosen)
+            point = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
+                     "dev_wa_f1": dev_scores["wa_f1"], "dev_wa_acc": dev_scores["wa_acc"],
+                     "elapsed_s": time.perf_counter() - started + resumed_s}
+            state.curve.append(point)
+            bar.set_postfix(dev_wa_f1=f"{dev_scores['wa_f1']:.4f}")
+            log(f"finetune epoch {epoch} step {step}/{steps_per_epoch}: loss {point['train_loss']:.4f} "
+                f"dev wa-F1 {dev_scores['wa_f1']:.4f} acc {dev_scores['wa_acc']:.4f}")
+            if state.best is None or dev_scores["wa_f1"] > state.best["dev_wa_f1"]:
+                state.best = {k: point[k] for k in ("epoch", "step", "dev_wa_f1", "dev_wa_acc")}
+                state.waited = 0
+                _save_best(out_dir, model)
+            else:
+                state.waited += 1
+                if state.waited >= config.patience:
+                    log(f"finetune: no dev improvement in {state.waited} evaluations: stopping")
+                    state.stopped = True
+                    break
+        state.epoch, state.trained_on = epoch, sorted(trained_on)
+        state.elapsed_s = time.perf_counter() - started + resumed_s
+        _save_state(out_dir, run_key, model, optimizer, scheduler, state)
     bar.close()
-    best_state = torch.load(out_dir / RESUME_DIR / "best.pt", map_location=chosen, weights_only=True)
-    model.load_state_dict(best_state)
-    provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev, best,
-                               curve, sorted(trained_on), chosen,
-                               time.perf_counter() - started + state["elapsed_s"])
+    best = torch.load(out_dir / RESUME_DIR / "best.pt", map_location=chosen, weights_only=True)
+    model.load_state_dict(best)
+    provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev, state,
+                               chosen, time.perf_counter() - started + resumed_s)
     shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
     return provenance
+
+
+def _optimizer(model: nn.Module, config: FinetuneConfig, total_steps: int):
+    """AdamW (no decay on biases and norms) with linear warm-up then linear decay to 0."""
+    from transformers import get_linear_schedule_with_warmup
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    named = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}], lr=config.lr)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
+                                                      total_steps)
+
+
+def _class_weights(config: FinetuneConfig, train: Examples, num_classes: int,
+                   device: torch.device) -> torch.Tensor | None:
+    """Inverse class frequency on the train split (n / (k * count_c)), or None."""
+    if config.class_weights == "none":
+        return None
+    counts = np.bincount(train.labels, minlength=num_classes)
+    return torch.tensor(counts.sum() / (num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
 
 
 def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples, labels: list[str]) -> str:
@@ -262,23 +286,21 @@ def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def _resume(out_dir: Path, run_key: str, model, optimizer, scheduler, log) -> dict:
-    fresh = {"epoch": 0, "curve": [], "best": None, "trained_on": [], "waited": 0, "stopped": False,
-             "elapsed_s": 0.0}
+def _resume(out_dir: Path, run_key: str, model, optimizer, scheduler, log) -> Progress:
     path = out_dir / RESUME_DIR / "state.pt"
     if not path.is_file():
-        return fresh
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+        return Progress()
     meta = json.loads((out_dir / RESUME_DIR / "state.json").read_text())
-    if meta.get("run_key") != run_key:
+    if meta.pop("run_key", None) != run_key:
         log("finetune: an interrupted run of other params or data is in the way: starting afresh")
         shutil.rmtree(out_dir / RESUME_DIR)
-        return fresh
+        return Progress()
+    saved = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     log(f"finetune: resuming after epoch {meta['epoch']} (best so far: {meta['best']})")
-    return {k: meta[k] for k in fresh}
+    return Progress(**meta)
 
 
 def _save_best(out_dir: Path, model: nn.Module) -> None:
@@ -288,22 +310,18 @@ def _save_best(out_dir: Path, model: nn.Module) -> None:
     (out_dir / RESUME_DIR / ".best.pt.tmp").replace(out_dir / RESUME_DIR / "best.pt")
 
 
-def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, epoch: int, curve: list,
-                best: dict | None, trained_on: list[str], waited: int, stopped: bool,
-                elapsed_s: float) -> None:
+def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, state: Progress) -> None:
     folder = out_dir / RESUME_DIR
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict()}, folder / ".state.pt.tmp")
     (folder / ".state.pt.tmp").replace(folder / "state.pt")
-    (folder / "state.json").write_text(json.dumps({
-        "run_key": run_key, "epoch": epoch, "curve": curve, "best": best, "trained_on": trained_on,
-        "waited": waited, "stopped": stopped, "elapsed_s": elapsed_s}))
+    (folder / "state.json").write_text(json.dumps({"run_key": run_key, **asdict(state)}))
 
 
 def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneConfig, source: str,
-                  table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, best: dict,
-                  curve: list[dict], trained_on: list[str], device: torch.device, elapsed_s: float) -> dict:
+                  table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, state: Progress,
+                  device: torch.device, elapsed_s: float) -> dict:
     import transformers
 
     for old in out_dir.iterdir():
@@ -320,19 +338,19 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
                           "revision": config.revision or getattr(encoder.config, "_commit_hash", None)},
         "corpus": sorted(set(table["corpus"]))[0] if len(table) else "", "labels": labels,
         "split_sha256": split_sha256(table),
-        "train_dialogues": sorted({dialogue_of[u] for u in trained_on}),
+        "train_dialogues": sorted({dialogue_of[u] for u in state.trained_on}),
         "train_utterances": len(train.ids), "dev_utterances": len(dev.ids),
-        "params": asdict(config), "selected": best, "device": str(device),
+        "params": asdict(config), "selected": state.best, "device": str(device),
         "minutes": elapsed_s / 60,
         "libraries": {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
                       "transformers": transformers.__version__},
-        "trained_on": trained_on,
+        "trained_on": state.trained_on,
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     with open(out_dir / CURVE_FILE, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(curve[0]))
+        writer = csv.DictWriter(fh, fieldnames=list(state.curve[0]))
         writer.writeheader()
-        writer.writerows(curve)
+        writer.writerows(state.curve)
     return provenance
 
 

@@ -39,14 +39,19 @@ def set_dotted(params: dict, item: str) -> None:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set {item!r}: expected key.path=value")
-    parts = key.strip().split(".")
+    set_value(params, key.strip(), yaml.safe_load(raw) if raw.strip() else "", f"--set {item!r}")
+
+
+def set_value(params: dict, key: str, value, where: str = "") -> None:
+    """``params[a][b] = value`` for the dotted ``key`` ``a.b`` (intermediate sections created)."""
+    parts = key.split(".")
     node = params
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ValueError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a section")
+            raise ValueError(f"{where or key}: {'.'.join(parts[:i + 1])} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    node[parts[-1]] = value
 
 
 def load_section(section: str, path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:

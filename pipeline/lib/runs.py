@@ -12,11 +12,49 @@ from pathlib import Path
 
 import numpy as np
 
+from model.ambdsgdn import ModelConfig
 from model.data import dialogues
-from model.training import Inference, RunResult, infer
+from model.device import pick_device
+from model.training import Inference, RunResult, TrainConfig, infer, train_one
 from pipeline.lib import artifact
-from pipeline.lib.inputs import Inputs, feature_provenance
+from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_mask
 from pipeline.lib.metrics import classification_report
+from pipeline.lib.schema import validate
+
+
+def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path,
+                 log=print, reference_protocol: bool = True) -> list[dict]:
+    """One model per seed of ``train.seeds`` (the train stage): params checked before any work,
+    the caches checked against ``extract``; each seed's dev-selected model folder and curves are
+    written under ``out_dir``. Returns per seed: seed, selected epoch, dev wa-F1, seconds per epoch.
+    Without ``reference_protocol`` the test split is never scored (a sweep on dev)."""
+    params = validate({**params, **{s: params.get(s) or {} for s in ("model", "train")}})
+    model_params = dict(params["model"])
+    train_params = dict(params["train"])
+    seeds = [int(s) for s in train_params.pop("seeds", [0])]
+    config = TrainConfig(**train_params, device=params["device"])
+    pick_device(config.device)   # fails at once where the device is not there
+    inputs = load_inputs(params, manifest_dir, features_dir)
+    m = inputs.manifest
+    model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in inputs.matrices.items()},
+                               num_classes=len(m.labels), **model_params)
+    max_speakers = int(m.table["speaker_idx"].max()) + 1
+    if max_speakers > model_config.max_speakers:
+        raise ValueError(f"model.max_speakers={model_config.max_speakers}: a dialogue has "
+                         f"{max_speakers} speakers")
+    splits = split_dialogues(m)
+    trainable = trainable_mask(inputs)
+    summaries = []
+    for seed in seeds:
+        result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,
+                           log=log, reference_protocol=reference_protocol)
+        checkpoint = save_run(out_dir, result, inputs, vars(config))
+        summaries.append({"seed": seed, "selected_epoch": checkpoint["selected_epoch"],
+                          "dev_wa_f1": checkpoint["dev_wa_f1"],
+                          "epoch_s": float(np.mean([r["epoch_s"] for r in result.curves]))})
+        log(f"seed {seed}: selected epoch {checkpoint['selected_epoch']} "
+            f"(dev wa-F1 {checkpoint['dev_wa_f1']:.4f}) -> {checkpoint_path(out_dir, seed)}")
+    return summaries
 
 
 def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dict) -> dict:

@@ -173,7 +173,8 @@ def top_level() -> Section:
     from model.training import TrainConfig
     from pipeline.lib.manifest import MODALITIES
 
-    return Section({"modalities": list[str], "device": str},
+    # features, finetuned: the benchmark pipelines' lists (no default: absent stays absent)
+    return Section({"modalities": list[str], "device": str, "features": list[str], "finetuned": list[str]},
                    {"modalities": list(MODALITIES), "device": TrainConfig.device})
 
 
@@ -240,7 +241,9 @@ def validate(params: Mapping[str, Any], source: str = "params") -> dict:
     try:
         out = {}
         for key, hint in top.keys.items():
-            out[key] = value = _coerce(params.get(key, top.defaults[key]), hint)
+            if key not in params and key not in top.defaults:
+                continue
+            out[key] = value = _coerce(params[key] if key in params else top.defaults[key], hint)
             if not _fits(value, hint):
                 raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
         check_modalities(out["modalities"])

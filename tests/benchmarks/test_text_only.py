@@ -123,6 +123,10 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
             assert logreg["train_dialogues"] == len(ids["train"])
             assert logreg["counts"] == sizes[corpus]
             assert logreg["train_utterances"] == sizes[corpus]["train"]
+        # The sweeps behind the recipes ran on dev, one point per grid entry.
+        for features in FEATURES:
+            swept = json.loads((repo / BENCH / "sweeps" / f"{corpus}_{features}.json").read_text())
+            assert len(swept["points"]) >= 2 and swept["selected"]["point"] in {p["point"] for p in swept["points"]}
         # The fine-tuning saw train dialogues only, too.
         tuned = json.loads((repo / BENCH / "data" / corpus / "finetuned" / "minilm" / "finetune.json").read_text())
         assert set(tuned["train_dialogues"]) <= ids["train"] and tuned["corpus"] == corpus

@@ -7,8 +7,9 @@ from pipeline.lib.params import load_params, load_section, set_dotted
 from pipeline.lib.schema import ParamsError, validate
 
 REPO = Path(__file__).resolve().parents[3]
+# (grids/ hold sweep points, not params files)
 PARAMS_FILES = [REPO / "params.yaml"] + sorted(p for p in (REPO / "benchmarks").rglob("*.yaml")
-                                               if p.name not in ("dvc.yaml", "dvc.lock"))
+                                               if p.name not in ("dvc.yaml", "dvc.lock") and p.parent.name != "grids")
 
 
 def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
@@ -57,7 +58,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, corpora, demo, device, extract, "
+    ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, corpora, demo, device, extract, features, finetune, finetuned, "
                        "modalities, model, prepare, train\\)"),
     ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
     ("modalities=[]", "modalities: empty"),
