@@ -76,6 +76,25 @@ def meld_manifest(meld_demo):
     return load_corpus("meld", meld_demo)[0]
 
 
+def prepare_with_features(m, extract_sections: dict, root: Path):
+    """``m`` written as a prepared manifest under ``root/prepared`` and every modality of
+    ``extract_sections`` (``extract.<modality>`` sections) extracted into ``root/features``; the
+    manifest read back."""
+    import pandas as pd
+
+    from extractors import get_extractor, section_params
+    from extractors.runner import extract
+    from pipeline.lib import manifest
+
+    manifest.write(m, pd.DataFrame(), root / "prepared")
+    m = manifest.read(root / "prepared")
+    for modality, section in extract_sections.items():
+        e = get_extractor(modality, section["name"], section_params(section))
+        extract(m.table, m.media_path, e, root / "features" / modality, params=section_params(section),
+                progress=False)
+    return m
+
+
 @pytest.fixture(scope="session", autouse=True)
 def feature_store(tmp_path_factory) -> Path:
     """One feature store for the test session (stages and subprocesses find it by the environment

