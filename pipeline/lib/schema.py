@@ -198,7 +198,7 @@ def check_device(value: str) -> None:
 
 def schema() -> dict[str, Section]:
     """Every params section the stages read (imports are local: they load torch)."""
-    from extractors.text.finetune import FinetuneConfig
+    from extractors.text.finetune_config import FinetuneConfig
     from model.ambdsgdn import ModelConfig
     from model.context_free import BaselineConfig
     from model.training import TrainConfig
