@@ -45,8 +45,8 @@ def stale_stages(repo: Path) -> set[str]:
 def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch):
     monkeypatch.setenv(TRACE_ENV, str(tmp_path / "imports"))
     out = run(["dvc", "repro"], repo)
-    for stage in ("demo", "prepare", "extract@text", "extract@audio", "extract@visual", "train",
-                  "evaluate"):
+    for stage in ("demo", "prepare", "finetune", "extract@text", "extract@audio", "extract@visual",
+                  "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
     # Every project file a stage imported is one of its DVC deps (or inside one): no drift.
     assert untracked_imports(repo, repo, tmp_path / "imports") == {}
@@ -108,7 +108,9 @@ def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch
     set_params(repo, {"prepare": {"on_missing_media": "keep"}, "demo": {"seed": 99}})
     assert stale_stages(repo) == {"demo"}  # prepare follows when demo's output changes
     run(["dvc", "repro", "prepare"], repo)
-    assert stale_stages(repo) == {"extract@text", "extract@audio", "extract@visual", "train", "evaluate"}
+    # finetune reads the manifest too (disabled, it only rewrites its marker)
+    assert stale_stages(repo) == {"finetune", "extract@text", "extract@audio", "extract@visual", "train",
+                                  "evaluate"}
 
     # Switching the corpus is a params change: the MELD layout, recognised by prepare.corpus=auto.
     # And back: every stage is restored or served from the store in seconds.
@@ -123,7 +125,7 @@ def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch
     assert not list((repo / "metrics").glob("iemocap*")) and not list((repo / "metrics").glob("meld*"))
     set_params(repo, {"demo": {"layout": "iemocap"}, "prepare": {"root": "data/demo/IEMOCAP_full_release"}})
     back = run(["dvc", "repro"], repo)
-    for stage in ("demo", "prepare", "extract@text", "extract@audio", "extract@visual", "train"):
+    for stage in ("demo", "prepare", "finetune", "extract@text", "extract@audio", "extract@visual", "train"):
         assert f"Stage '{stage}' is cached" in back, back   # restored by DVC's run-cache
     again = run(["dvc", "repro", "--force", "--single-item", "extract@text", "extract@audio",
                  "extract@visual"], repo)
