@@ -5,12 +5,15 @@
 
 Reads ``finetune`` (``enabled``, ``base_model``, ``pooling``, ``context_turns``, ``max_length``,
 ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``warmup_ratio``, ``dropout``,
-``class_weights``, ``evals_per_epoch``, ``patience``, ``seed``, ``amp``) and ``device``. With
+``class_weights``, ``evals_per_epoch``, ``patience``, ``seed``, ``amp``, ``crossfit_folds``) and
+``device``. With
 ``enabled: false`` (the default) it writes only a ``finetune.json`` saying so. Otherwise the
 encoder is fine-tuned for utterance emotion classification on the train split, selected on dev
 (:mod:`extractors.text.finetune`), and saved where ``from_pretrained`` reads it: point
-``extract.text.transformers.model`` at the output folder to extract with it. A killed run resumes
-after its last finished epoch.
+``extract.text.transformers.model`` at the output folder to extract with it. ``crossfit_folds`` k > 1
+also fine-tunes k encoders, each without one fold of the train dialogues (``crossfit/``), and the
+extractor encodes each train utterance with the one that never saw it (out-of-fold train features).
+A killed run resumes after its last finished epoch; a finished encoder is not fine-tuned again.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from extractors.text.finetune import FinetuneConfig, finetune, write_disabled
+from extractors.text.finetune import FinetuneConfig, finetune_with_folds, write_disabled
 from model.device import pick_device
 from pipeline.cli import stage_main
 from pipeline.lib import manifest
@@ -33,10 +36,18 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
         write_disabled(out_dir)
         print(f"finetune: disabled (finetune.enabled: false) -> {out_dir}/finetune.json only")
         return {"enabled": False}
+    folds = section.pop("crossfit_folds")
+    if folds < 0:
+        raise ValueError(f"finetune.crossfit_folds={folds}: 0 (off) or the number of folds (>= 2)")
     config = FinetuneConfig(**section)
     pick_device(params["device"])   # fails at once where the device is not there
     m = manifest.read(manifest_dir)
-    provenance = finetune(m.table, m.labels, config, out_dir, device=params["device"], progress=progress)
+    provenance = finetune_with_folds(m.table, m.labels, config, out_dir, folds=folds, device=params["device"],
+                                     progress=progress)
+    if "crossfit" in provenance:
+        print("finetune: cross-fitted train features from " + ", ".join(
+            f"fold {i} (dev wa-F1 {s['dev_wa_f1']:.4f}, {minutes:.1f} min)" for i, (s, minutes) in
+            enumerate(zip(provenance["crossfit"]["selected"], provenance["crossfit"]["minutes"]))))
     selected = provenance["selected"]
     print(f"finetune: {config.base_model} on {provenance['corpus']} ({provenance['train_utterances']} "
           f"train utterances, {provenance['dev_utterances']} dev) in {provenance['minutes']:.1f} min; "

@@ -10,7 +10,14 @@ measured ``evals_per_epoch`` times per epoch, the best state is kept, and traini
 (the encoder and its tokenizer, ``save_pretrained``), plus ``finetune.json`` (the provenance the
 extractor's identity records: base model, corpus, split hash, train dialogues, params, selected
 evaluation) and ``curve.csv``. After each epoch the state is saved in ``.resume/``: a killed run
-continues from its last finished epoch.
+continues from its last finished epoch, and a finished one is not redone (same params and data).
+
+Cross-fitting (:func:`finetune_with_folds`, ``crossfit_folds`` k > 1): an encoder fine-tuned on
+the whole train split has seen every train label, so its train features are far more separable
+than its dev/test ones, and a model trained on them learns to trust them more than it should. The
+train dialogues are dealt into k folds and k more encoders are fine-tuned, each without one fold
+(``crossfit/fold_<i>/``); the extractor encodes a train utterance with the encoder that never saw
+its dialogue and everything else with the one fine-tuned on the whole train split.
 """
 from __future__ import annotations
 
@@ -34,19 +41,37 @@ from tqdm import tqdm
 from extractors.base import ExtractorError
 from extractors.text.encoding import dialogue_contexts, pool, tokenize, utterance_input
 from extractors.text.finetune_config import FinetuneConfig
-from extractors.text.hf_transformers import FINETUNE_FILE, resolve_model, weights_digest
+from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
 from model.device import pick_device
 from model.scores import scores
 
 FORMAT_VERSION = 1
 CURVE_FILE = "curve.csv"
 RESUME_DIR = ".resume"
+HELD_OUT = "heldout"          # the split a fold's own train dialogues get while it is fine-tuned
 
 
 def split_sha256(table: pd.DataFrame) -> str:
     """16 hex of the sha256 of the corpus' (dialogue, split) pairs: which split each dialogue is in."""
     pairs = sorted(set(zip(table["dialogue_id"], table["split"])))
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
+
+
+def crossfit_assignment(table: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
+    """Train dialogue -> fold (0 .. folds-1): a seeded permutation of the sorted dialogue ids dealt
+    round-robin, so folds differ by at most one dialogue and a rerun assigns the same folds."""
+    dialogues = sorted(set(table.loc[table["split"] == "train", "dialogue_id"]))
+    order = np.random.default_rng([seed, folds]).permutation(len(dialogues))
+    return {dialogues[j]: position % folds for position, j in enumerate(order)}
+
+
+def without_fold(table: pd.DataFrame, fold_of: dict[str, int], fold: int) -> pd.DataFrame:
+    """``table`` with the train dialogues of ``fold`` moved to the :data:`HELD_OUT` split: what
+    that fold's encoder is fine-tuned (and early-stopped on dev) on."""
+    held = [dialogue for dialogue, f in fold_of.items() if f == fold]
+    out = table.copy()
+    out.loc[out["dialogue_id"].isin(held), "split"] = HELD_OUT
+    return out
 
 
 class Classifier(nn.Module):
@@ -153,6 +178,11 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     if not len(train.ids) or not len(dev.ids):
         raise ExtractorError(f"finetune: the manifest has {len(train.ids)} train and {len(dev.ids)} dev "
                              "utterances with text and a label; both are needed")
+    run_key = _run_key(config, source, train, dev, labels)
+    done = _finished(out_dir, run_key)
+    if done is not None:
+        log(f"finetune: {out_dir} already holds this fine-tuning (same params, base weights and data)")
+        return done
     torch.manual_seed(config.seed)
     model = Classifier(AutoModel.from_pretrained(source, **kwargs), len(labels), config.pooling,
                        config.dropout).to(chosen)
@@ -160,7 +190,6 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
     loss_fn = nn.CrossEntropyLoss(weight=_class_weights(config, train, len(labels), chosen))
     scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
-    run_key = _run_key(config, source, train, dev, labels)
     state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
     trained_on = set(state.trained_on)
     eval_at = {round(steps_per_epoch * k / config.evals_per_epoch)
@@ -218,8 +247,54 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     best = torch.load(out_dir / RESUME_DIR / "best.pt", map_location=chosen, weights_only=True)
     model.load_state_dict(best)
     provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev, state,
-                               chosen, time.perf_counter() - started + resumed_s)
+                               chosen, time.perf_counter() - started + resumed_s, run_key)
     shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
+    return provenance
+
+
+def finetune_with_folds(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
+                        folds: int = 0, device: str = "auto", progress: bool = True, log=print) -> dict:
+    """:func:`finetune` on the whole train split into ``out_dir`` and, ``folds`` > 1, once per fold
+    of train dialogues with that fold held out (:func:`without_fold`) into ``crossfit/fold_<i>``,
+    each early-stopped on dev as the whole one is. The provenance gains ``crossfit``: the fold of
+    every train dialogue and each fold encoder's weights digest and selection."""
+    crossfit = out_dir / CROSSFIT_DIR
+    if folds < 2:
+        shutil.rmtree(crossfit, ignore_errors=True)   # a crossfit left by an earlier run is not this one
+        provenance = finetune(table, labels, config, out_dir, device=device, progress=progress, log=log)
+        if provenance.pop("crossfit", None) is not None:
+            (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+        return provenance
+    fold_of = crossfit_assignment(table, folds, config.seed)
+    if len(fold_of) < folds:
+        raise ExtractorError(f"finetune.crossfit_folds={folds}: the manifest has only {len(fold_of)} "
+                             "train dialogues; use fewer folds (or 0)")
+    runs = []
+    for fold in range(folds):
+        held = sum(f == fold for f in fold_of.values())
+        log(f"finetune: cross-fitting fold {fold + 1}/{folds} ({held} train dialogues held out)")
+        runs.append(finetune(without_fold(table, fold_of, fold), labels, config, crossfit / f"fold_{fold}",
+                             device=device, progress=progress, log=log))
+    for stale in set(crossfit.iterdir()) - {crossfit / f"fold_{f}" for f in range(folds)}:
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    log("finetune: the encoder on the whole train split (dev and test features)")
+    provenance = finetune(table, labels, config, out_dir, device=device, progress=progress, log=log)
+    provenance["crossfit"] = {
+        "folds": folds, "fold_of": fold_of,
+        "weights_sha256": [weights_digest(str(crossfit / f"fold_{f}")) for f in range(folds)],
+        "selected": [run["selected"] for run in runs], "minutes": [run["minutes"] for run in runs]}
+    (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    return provenance
+
+
+def _finished(out_dir: Path, run_key: str) -> dict | None:
+    """The provenance of a finished fine-tuning of ``run_key`` in ``out_dir``, else None."""
+    path = out_dir / FINETUNE_FILE
+    if not path.is_file():
+        return None
+    provenance = json.loads(path.read_text())
+    if provenance.get("run_key") != run_key or not list(out_dir.glob("*.safetensors")):
+        return None
     return provenance
 
 
@@ -287,11 +362,11 @@ def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, state:
 
 def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneConfig, source: str,
                   table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, state: Progress,
-                  device: torch.device, elapsed_s: float) -> dict:
+                  device: torch.device, elapsed_s: float, run_key: str) -> dict:
     import transformers
 
     for old in out_dir.iterdir():
-        if old.name != RESUME_DIR:
+        if old.name not in (RESUME_DIR, CROSSFIT_DIR):
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     encoder = copy.deepcopy(model.encoder).cpu()
     encoder.save_pretrained(out_dir)
@@ -310,7 +385,7 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
         "minutes": elapsed_s / 60,
         "libraries": {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
                       "transformers": transformers.__version__},
-        "trained_on": state.trained_on,
+        "trained_on": state.trained_on, "run_key": run_key,
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     with open(out_dir / CURVE_FILE, "w", newline="") as fh:

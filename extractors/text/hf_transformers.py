@@ -17,6 +17,9 @@ in ``finetune.json``: it joins the identity (base model, corpus, split hash, par
 the default ``context_turns`` and ``pooling`` it was trained with (others are refused), and a
 labelled table of another corpus, or whose dev/test dialogues the fine-tuning trained on, is
 refused (:meth:`TransformersText.prepare_inputs`): features that saw the test set are worthless.
+A cross-fitted folder (``crossfit/``, finetune ``crossfit_folds`` > 1) encodes each train utterance
+of a labelled table with the fold encoder that never saw its dialogue, the rest with the folder's
+own encoder; the fold encoders' weights join the identity, and the fold is part of the input key.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import inspect
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +40,14 @@ from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize
 from model.device import autocast, pick_device
 
 FINETUNE_FILE = "finetune.json"
+CROSSFIT_DIR = "crossfit"   # as extractors.text.finetune writes it
+
+
+class FoldInput(NamedTuple):
+    """A train utterance's input routed to the cross-fitting fold encoder that never saw it."""
+
+    fold: int
+    input: str | tuple[str, str]
 
 
 class TransformersText(Extractor):
@@ -58,8 +69,11 @@ class TransformersText(Extractor):
                                  "use fp32, fp16 or bf16")
         self.source = resolve_model(str(self.params["model"]), self.params["revision"])
         self.finetune = read_finetune(self.source)
+        self.crossfit = crossfit_of(self.finetune, self.source)
         self.context_turns = self._context_turns()
         self._contexts: dict[str, str] = {}
+        self._fold_of: dict[str, int] = {}          # utterance id -> fold encoder (cross-fitting)
+        self._fold_models: dict[int, Any] = {}      # loaded when first needed
         from transformers import AutoModel, AutoTokenizer  # lazy: slow import
 
         kwargs = {"revision": self.params["revision"]} if self.params["revision"] else {}
@@ -103,8 +117,13 @@ class TransformersText(Extractor):
                 **{k: self.params[k] for k in ("pooling", "layers", "max_length")},
                 "context_turns": self.context_turns,
                 "finetune": None if self.finetune is None else {
-                    k: self.finetune[k] for k in ("base_model", "base_identity", "corpus", "split_sha256",
-                                                  "params", "selected")}}
+                    **{k: self.finetune[k] for k in ("base_model", "base_identity", "corpus", "split_sha256",
+                                                     "params", "selected")},
+                    **({} if self.crossfit is None else {"crossfit": {
+                        "folds": self.crossfit["folds"],
+                        "fold_of_sha256": hashlib.sha256(json.dumps(self.crossfit["fold_of"], sort_keys=True)
+                                                         .encode()).hexdigest()[:16],
+                        "weights_sha256": self.crossfit["weights_sha256"]}})}}
 
     def prepare_inputs(self, table: pd.DataFrame, labelled: bool = True) -> None:
         """The previous turns of each utterance (``context_turns`` > 0), and, for a fine-tuned
@@ -112,33 +131,62 @@ class TransformersText(Extractor):
         if self.finetune is not None and labelled:
             check_finetune_fits(self.finetune, table, self.source)
         self._contexts = dialogue_contexts(table, self.context_turns) if self.context_turns else {}
+        self._fold_of = {}
+        if self.crossfit is not None and labelled:
+            fold_of = self.crossfit["fold_of"]
+            train = table[(table["split"] == "train") & table["dialogue_id"].isin(fold_of)]
+            self._fold_of = dict(zip(train["utterance_id"], train["dialogue_id"].map(fold_of)))
 
     def input_key(self, row: pd.Series, media_path: MediaPath, digest) -> str:
         if not self.context_turns:
-            return super().input_key(row, media_path, digest)
-        read = [str(row["text"]), row["speaker"], self._contexts.get(row["utterance_id"], "")]
-        return hashlib.sha1(json.dumps(read).encode()).hexdigest()[:16]
+            key = super().input_key(row, media_path, digest)
+        else:
+            read = [str(row["text"]), row["speaker"], self._contexts.get(row["utterance_id"], "")]
+            key = hashlib.sha1(json.dumps(read).encode()).hexdigest()[:16]
+        fold = self._fold_of.get(row["utterance_id"])
+        return key if fold is None else hashlib.sha1(f"{key}:fold{fold}".encode()).hexdigest()[:16]
 
     def order_key(self, row: pd.Series) -> float:
-        return float(len(str(row["text"])) + len(self._contexts.get(row["utterance_id"], "")))
+        # batches of one encoder each (the fold, then length)
+        length = len(str(row["text"])) + len(self._contexts.get(row["utterance_id"], ""))
+        return float((self._fold_of.get(row["utterance_id"], -1) + 1) * 1e9 + length)
 
-    def load(self, row: pd.Series, media_path: MediaPath) -> str | tuple[str, str]:
+    def load(self, row: pd.Series, media_path: MediaPath) -> str | tuple[str, str] | FoldInput:
         if not str(row["text"]).strip():
             raise UtteranceFailure("empty transcript")
-        return utterance_input(row, self.context_turns, self._contexts)
+        read = utterance_input(row, self.context_turns, self._contexts)
+        fold = self._fold_of.get(row["utterance_id"])
+        return read if fold is None else FoldInput(fold, read)
 
-    def forward(self, inputs: list[str | tuple[str, str]]) -> np.ndarray:
+    def forward(self, inputs: list[str | tuple[str, str] | FoldInput]) -> np.ndarray:
+        encoder_of = [x.fold if isinstance(x, FoldInput) else None for x in inputs]
+        out = np.zeros((len(inputs), self.dim), np.float32)
+        for encoder in dict.fromkeys(encoder_of):
+            rows = [i for i, e in enumerate(encoder_of) if e == encoder]
+            read = [inputs[i].input if encoder is not None else inputs[i] for i in rows]
+            out[rows] = self._encode(self._fold_model(encoder) if encoder is not None else self.model, read)
+        return out
+
+    def _encode(self, model, inputs: list[str | tuple[str, str]]) -> np.ndarray:
         import torch
 
         batch, own = tokenize(self.tokenizer, inputs, int(self.params["max_length"]))
         batch = {k: v.to(self.device) for k, v in batch.items()}
         k = int(self.params["layers"])
         with torch.inference_mode(), autocast(self.device, self.params["precision"]):
-            out = self.model(**batch, output_hidden_states=k > 1)
+            out = model(**batch, output_hidden_states=k > 1)
             hidden = (torch.stack(out.hidden_states[-k:]).mean(0) if k > 1
                       else out.last_hidden_state).float()
             pooled = pool(hidden, own.to(self.device), self.params["pooling"])
         return pooled.cpu().numpy().astype(np.float32)
+
+    def _fold_model(self, fold: int):
+        if fold not in self._fold_models:
+            from transformers import AutoModel
+
+            folder = Path(self.source) / CROSSFIT_DIR / f"fold_{fold}"
+            self._fold_models[fold] = AutoModel.from_pretrained(str(folder)).eval().to(self.device)
+        return self._fold_models[fold]
 
 
 def read_finetune(source: str) -> dict | None:
@@ -153,6 +201,20 @@ def read_finetune(source: str) -> dict | None:
                              "no model here: enable it, or set extract.text.transformers.model to the "
                              "base model")
     return provenance
+
+
+def crossfit_of(provenance: dict | None, source: str) -> dict | None:
+    """The cross-fitting record of a fine-tuned folder (None without one), its fold encoders
+    checked against the weights digests it recorded."""
+    crossfit = (provenance or {}).get("crossfit")
+    if crossfit is None:
+        return None
+    for fold, recorded in enumerate(crossfit["weights_sha256"]):
+        folder = Path(source) / CROSSFIT_DIR / f"fold_{fold}"
+        if weights_digest(str(folder)) != recorded:
+            raise ExtractorError(f"{folder}: the fold encoder is missing or not the one {FINETUNE_FILE} "
+                                 "recorded; run the finetune stage again")
+    return crossfit
 
 
 def check_finetune_fits(provenance: dict, table: pd.DataFrame, source: str) -> None:

@@ -225,7 +225,8 @@ def schema() -> dict[str, Section]:
         "train": moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
                        device=DEVICE_MOVED),
         "baseline": from_dataclass(BaselineConfig),
-        "finetune": from_dataclass(FinetuneConfig, extra={"enabled": (bool, False)}),
+        "finetune": from_dataclass(FinetuneConfig, extra={"enabled": (bool, False),
+                                                           "crossfit_folds": (int, 0)}),
         "corpora": Section({}, any_key=Section({"root": str})),   # benchmark pipelines: name -> root
     }
 

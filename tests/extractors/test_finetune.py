@@ -199,6 +199,63 @@ def test_the_stage_off_writes_a_marker_the_extractor_refuses(corpus, tmp_path):
         get_extractor("text", "transformers", {"model": str(tmp_path / "off")}, "cpu")
     with pytest.raises(ValueError, match="finetune.epoch: unknown key"):
         stage.run({"finetune": {"enabled": True, "epoch": 3}}, tmp_path / "prepared", tmp_path / "bad")
+    with pytest.raises(ValueError, match="finetune.crossfit_folds=-1: 0 \\(off\\) or the number of folds"):
+        stage.run({"finetune": {"enabled": True, "crossfit_folds": -1}}, tmp_path / "prepared", tmp_path / "bad")
+
+
+def test_cross_fitting_encodes_each_train_utterance_with_the_fold_that_never_saw_it(corpus, tiny_bert, tmp_path,
+                                                                                    monkeypatch):
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 1})
+    out, t = tmp_path / "cf", corpus.table
+    provenance = ft.finetune_with_folds(t, LABELS, config, out, folds=3, device="cpu", progress=False,
+                                        log=lambda s: None)
+    fold_of = provenance["crossfit"]["fold_of"]
+    train = t[t["split"] == "train"]
+    assert sorted(fold_of) == sorted(set(train["dialogue_id"]))
+    sizes = np.bincount(list(fold_of.values()))
+    assert len(sizes) == 3 and sizes.max() - sizes.min() <= 1
+    assert fold_of == ft.crossfit_assignment(t, 3, config.seed)              # a rerun deals the same folds
+    for fold in range(3):   # each fold encoder trained on exactly the other folds' train utterances
+        trained = json.loads((out / ft.CROSSFIT_DIR / f"fold_{fold}" / FINETUNE_FILE).read_text())["trained_on"]
+        others = train[train["dialogue_id"].map(fold_of) != fold]
+        assert sorted(trained) == sorted(others["utterance_id"])
+    assert sorted(provenance["trained_on"]) == sorted(train["utterance_id"])
+
+    store = FeatureStore(tmp_path / "store")
+    e = get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu")
+    assert e.full_identity()["finetune"]["crossfit"]["weights_sha256"] == provenance["crossfit"]["weights_sha256"]
+    routed = collect(t, corpus.media_path, e, params={}, store=store, progress=False)
+    whole = collect(t.assign(corpus="conversation", split=""), corpus.media_path, e, params={}, store=store,
+                    progress=False, labelled=False)          # new conversations: the whole-train encoder
+    for fold in range(3):
+        alone = get_extractor("text", "transformers", {"model": str(out / ft.CROSSFIT_DIR / f"fold_{fold}"),
+                                                       "pooling": "mean"}, "cpu")
+        mine = train.loc[train["dialogue_id"].map(fold_of) == fold, "utterance_id"]
+        oracle = collect(t[t["utterance_id"].isin(mine)], corpus.media_path, alone, params={},
+                         store=FeatureStore(tmp_path / f"alone{fold}"), progress=False)
+        for uid in mine:
+            np.testing.assert_allclose(routed.vectors[uid], oracle.vectors[uid], rtol=1e-5, atol=1e-6)
+            assert not np.allclose(routed.vectors[uid], whole.vectors[uid], atol=1e-4)
+            assert routed.keys[uid] != whole.keys[uid]
+    for uid in t.loc[t["split"] != "train", "utterance_id"]:
+        np.testing.assert_array_equal(routed.vectors[uid], whole.vectors[uid])
+
+    said = []
+    monkeypatch.setattr(ft, "evaluate", lambda *a, **k: pytest.fail("a finished fine-tuning ran again"))
+    again = ft.finetune_with_folds(t, LABELS, config, out, folds=3, device="cpu", progress=False, log=said.append)
+    assert again["crossfit"] == provenance["crossfit"] and sum("already holds" in line for line in said) == 4
+    off = ft.finetune_with_folds(t, LABELS, config, out, folds=0, device="cpu", progress=False, log=said.append)
+    assert "crossfit" not in off and not (out / ft.CROSSFIT_DIR).exists()
+    assert "crossfit" not in get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu").full_identity()[
+        "finetune"]
+    monkeypatch.undo()
+
+    ft.finetune_with_folds(t, LABELS, config, out, folds=2, device="cpu", progress=False, log=lambda s: None)
+    (out / ft.CROSSFIT_DIR / "fold_1" / "model.safetensors").unlink()
+    with pytest.raises(ExtractorError, match="fold_1: the fold encoder is missing or not the one finetune.json"):
+        get_extractor("text", "transformers", {"model": str(out), "pooling": "mean"}, "cpu")
+    with pytest.raises(ExtractorError, match="crossfit_folds=40: the manifest has only 24 train dialogues"):
+        ft.finetune_with_folds(t, LABELS, config, out, folds=40, device="cpu", progress=False, log=lambda s: None)
 
 
 def test_a_model_split_across_packages_is_assembled_for_from_pretrained(tiny_bert, tmp_path):
