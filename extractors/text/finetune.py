@@ -161,10 +161,13 @@ class Progress:
 
 
 def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
-             device: str = "auto", progress: bool = True, log=print) -> dict:
+             device: str = "auto", progress: bool = True, log=print,
+             stop_at: tuple[int, int] | None = None) -> dict:
     """Fine-tune on ``table``'s train split (a labelled manifest), select on its dev split, write
     ``out_dir``; returns the provenance (``finetune.json``). ``trained_on`` in it lists every
-    utterance id that reached the optimiser."""
+    utterance id that reached the optimiser. ``stop_at`` = (epoch, evaluation within the epoch,
+    from 1): no selection, the state at that point is kept (a cross-fitting fold trained for
+    as long as the whole-train encoder was selected at)."""
     from transformers import AutoModel, AutoTokenizer
 
     started = time.perf_counter()
@@ -178,7 +181,11 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     if not len(train.ids) or not len(dev.ids):
         raise ExtractorError(f"finetune: the manifest has {len(train.ids)} train and {len(dev.ids)} dev "
                              "utterances with text and a label; both are needed")
-    run_key = _run_key(config, source, train, dev, labels)
+    if stop_at is not None and not (1 <= stop_at[0] <= config.epochs
+                                    and 1 <= stop_at[1] <= config.evals_per_epoch):
+        raise ValueError(f"finetune: stop_at={stop_at} is outside {config.epochs} epochs of "
+                         f"{config.evals_per_epoch} evaluations")
+    run_key = _run_key(config, source, train, dev, labels, stop_at)
     done = _finished(out_dir, run_key)
     if done is not None:
         log(f"finetune: {out_dir} already holds this fine-tuning (same params, base weights and data)")
@@ -192,7 +199,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
     state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
     trained_on = set(state.trained_on)
-    eval_at = {round(steps_per_epoch * k / config.evals_per_epoch)
+    eval_at = {round(steps_per_epoch * k / config.evals_per_epoch): k
                for k in range(1, config.evals_per_epoch + 1)}
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=state.epoch * steps_per_epoch, unit="batch",
                disable=not progress, desc=f"finetune {Path(source).name or source}", mininterval=2.0)
@@ -220,18 +227,19 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
             scheduler.step()
             losses.append(loss.item())
             bar.update(1)
-            if step not in eval_at:
+            if step not in eval_at or (stop_at is not None and (epoch, eval_at[step]) != tuple(stop_at)):
                 continue
             dev_scores = evaluate(model, tokenizer, dev, config, chosen)
-            point = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
-                     "dev_wa_f1": dev_scores["wa_f1"], "dev_wa_acc": dev_scores["wa_acc"],
+            point = {"epoch": epoch, "step": step, "evaluation": eval_at[step],
+                     "train_loss": float(np.mean(losses)), "dev_wa_f1": dev_scores["wa_f1"],
+                     "dev_wa_acc": dev_scores["wa_acc"],
                      "elapsed_s": time.perf_counter() - started + resumed_s}
             state.curve.append(point)
             bar.set_postfix(dev_wa_f1=f"{dev_scores['wa_f1']:.4f}")
             log(f"finetune epoch {epoch} step {step}/{steps_per_epoch}: loss {point['train_loss']:.4f} "
                 f"dev wa-F1 {dev_scores['wa_f1']:.4f} acc {dev_scores['wa_acc']:.4f}")
             if state.best is None or dev_scores["wa_f1"] > state.best["dev_wa_f1"]:
-                state.best = {k: point[k] for k in ("epoch", "step", "dev_wa_f1", "dev_wa_acc")}
+                state.best = {k: point[k] for k in ("epoch", "step", "evaluation", "dev_wa_f1", "dev_wa_acc")}
                 state.waited = 0
                 _save_best(out_dir, model)
             else:
@@ -240,6 +248,9 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
                     log(f"finetune: no dev improvement in {state.waited} evaluations: stopping")
                     state.stopped = True
                     break
+            if stop_at is not None:
+                state.stopped = True
+                break
         state.epoch, state.trained_on = epoch, sorted(trained_on)
         state.elapsed_s = time.perf_counter() - started + resumed_s
         _save_state(out_dir, run_key, model, optimizer, scheduler, state)
@@ -255,9 +266,11 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
 def finetune_with_folds(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
                         folds: int = 0, device: str = "auto", progress: bool = True, log=print) -> dict:
     """:func:`finetune` on the whole train split into ``out_dir`` and, ``folds`` > 1, once per fold
-    of train dialogues with that fold held out (:func:`without_fold`) into ``crossfit/fold_<i>``,
-    each early-stopped on dev as the whole one is. The provenance gains ``crossfit``: the fold of
-    every train dialogue and each fold encoder's weights digest and selection."""
+    of train dialogues with that fold held out (:func:`without_fold`) into ``crossfit/fold_<i>``.
+    A fold encoder is trained for exactly as long as the whole-train one was selected at (same
+    params and schedule, no selection of its own), so that its features on the dialogues it
+    never saw stand in for the whole-train encoder's on dev and test. The provenance gains
+    ``crossfit``: the fold of every train dialogue and each fold encoder's weights digest."""
     crossfit = out_dir / CROSSFIT_DIR
     if folds < 2:
         shutil.rmtree(crossfit, ignore_errors=True)   # a crossfit left by an earlier run is not this one
@@ -269,18 +282,20 @@ def finetune_with_folds(table: pd.DataFrame, labels: list[str], config: Finetune
     if len(fold_of) < folds:
         raise ExtractorError(f"finetune.crossfit_folds={folds}: the manifest has only {len(fold_of)} "
                              "train dialogues; use fewer folds (or 0)")
+    provenance = finetune(table, labels, config, out_dir, device=device, progress=progress, log=log)
+    selected = provenance["selected"]
+    stop_at = (selected["epoch"], selected["evaluation"])
     runs = []
     for fold in range(folds):
         held = sum(f == fold for f in fold_of.values())
-        log(f"finetune: cross-fitting fold {fold + 1}/{folds} ({held} train dialogues held out)")
+        log(f"finetune: cross-fitting fold {fold + 1}/{folds} ({held} train dialogues held out), "
+            f"trained to epoch {stop_at[0]}, evaluation {stop_at[1]} as the whole-train encoder")
         runs.append(finetune(without_fold(table, fold_of, fold), labels, config, crossfit / f"fold_{fold}",
-                             device=device, progress=progress, log=log))
+                             device=device, progress=progress, log=log, stop_at=stop_at))
     for stale in set(crossfit.iterdir()) - {crossfit / f"fold_{f}" for f in range(folds)}:
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    log("finetune: the encoder on the whole train split (dev and test features)")
-    provenance = finetune(table, labels, config, out_dir, device=device, progress=progress, log=log)
     provenance["crossfit"] = {
-        "folds": folds, "fold_of": fold_of,
+        "folds": folds, "fold_of": fold_of, "stop_at": list(stop_at),
         "weights_sha256": [weights_digest(str(crossfit / f"fold_{f}")) for f in range(folds)],
         "selected": [run["selected"] for run in runs], "minutes": [run["minutes"] for run in runs]}
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
@@ -320,10 +335,11 @@ def _class_weights(config: FinetuneConfig, train: Examples, num_classes: int,
     return torch.tensor(counts.sum() / (num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
 
 
-def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples, labels: list[str]) -> str:
+def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples, labels: list[str],
+             stop_at: tuple[int, int] | None) -> str:
     """What a resumed run must share with the interrupted one: params, base weights, data."""
     data = json.dumps([asdict(config), source, weights_digest(source), labels, train.ids,
-                       train.labels.tolist(), dev.ids], default=str)
+                       train.labels.tolist(), dev.ids, stop_at], default=str)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 

@@ -55,6 +55,8 @@ def benchmark_run(tmp_path_factory):
         params["baseline"].update(Cs=[0.1, 1.0])
         if "finetune" in params:
             params["finetune"].update(epochs=1, evals_per_epoch=1)
+            if params["finetune"].get("crossfit_folds", 0) > 1:
+                params["finetune"]["crossfit_folds"] = 2
 
     for corpus in slices:
         for features in FEATURES:
@@ -130,3 +132,9 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
         # The fine-tuning saw train dialogues only, too.
         tuned = json.loads((repo / BENCH / "data" / corpus / "finetuned" / "minilm" / "finetune.json").read_text())
         assert set(tuned["train_dialogues"]) <= ids["train"] and tuned["corpus"] == corpus
+        crossfit = tuned.get("crossfit")    # out-of-fold train features: no fold saw its own dialogues
+        for fold in range(crossfit["folds"] if crossfit else 0):
+            fold_run = json.loads((repo / BENCH / "data" / corpus / "finetuned" / "minilm" / "crossfit"
+                                   / f"fold_{fold}" / "finetune.json").read_text())
+            mine = {d for d, f in crossfit["fold_of"].items() if f == fold}
+            assert mine and set(fold_run["train_dialogues"]) == ids["train"] - mine

@@ -205,7 +205,7 @@ def test_the_stage_off_writes_a_marker_the_extractor_refuses(corpus, tmp_path):
 
 def test_cross_fitting_encodes_each_train_utterance_with_the_fold_that_never_saw_it(corpus, tiny_bert, tmp_path,
                                                                                     monkeypatch):
-    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 1})
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 2, "evals_per_epoch": 2})
     out, t = tmp_path / "cf", corpus.table
     provenance = ft.finetune_with_folds(t, LABELS, config, out, folds=3, device="cpu", progress=False,
                                         log=lambda s: None)
@@ -215,10 +215,15 @@ def test_cross_fitting_encodes_each_train_utterance_with_the_fold_that_never_saw
     sizes = np.bincount(list(fold_of.values()))
     assert len(sizes) == 3 and sizes.max() - sizes.min() <= 1
     assert fold_of == ft.crossfit_assignment(t, 3, config.seed)              # a rerun deals the same folds
-    for fold in range(3):   # each fold encoder trained on exactly the other folds' train utterances
-        trained = json.loads((out / ft.CROSSFIT_DIR / f"fold_{fold}" / FINETUNE_FILE).read_text())["trained_on"]
+    stop_at = [provenance["selected"][k] for k in ("epoch", "evaluation")]
+    assert provenance["crossfit"]["stop_at"] == stop_at
+    for fold in range(3):   # each fold encoder trained on exactly the other folds' train utterances ...
+        run = json.loads((out / ft.CROSSFIT_DIR / f"fold_{fold}" / FINETUNE_FILE).read_text())
         others = train[train["dialogue_id"].map(fold_of) != fold]
-        assert sorted(trained) == sorted(others["utterance_id"])
+        assert sorted(run["trained_on"]) == sorted(others["utterance_id"])
+        # ... for as long as the whole-train encoder was selected at: no selection of its own
+        assert [run["selected"][k] for k in ("epoch", "evaluation")] == stop_at
+        assert len(pd.read_csv(out / ft.CROSSFIT_DIR / f"fold_{fold}" / ft.CURVE_FILE)) == 1
     assert sorted(provenance["trained_on"]) == sorted(train["utterance_id"])
 
     store = FeatureStore(tmp_path / "store")
