@@ -143,20 +143,25 @@ class TransformersText(Extractor):
         else:
             read = [str(row["text"]), row["speaker"], self._contexts.get(row["utterance_id"], "")]
             key = hashlib.sha1(json.dumps(read).encode()).hexdigest()[:16]
-        fold = self._fold_of.get(row["utterance_id"])
+        fold = self._fold(row)
         return key if fold is None else hashlib.sha1(f"{key}:fold{fold}".encode()).hexdigest()[:16]
 
     def order_key(self, row: pd.Series) -> float:
         # batches of one encoder each (the fold, then length)
         length = len(str(row["text"])) + len(self._contexts.get(row["utterance_id"], ""))
-        return float((self._fold_of.get(row["utterance_id"], -1) + 1) * 1e9 + length)
+        fold = self._fold(row)
+        return float((0 if fold is None else fold + 1) * 1e9 + length)
 
     def load(self, row: pd.Series, media_path: MediaPath) -> str | tuple[str, str] | FoldInput:
         if not str(row["text"]).strip():
             raise UtteranceFailure("empty transcript")
         read = utterance_input(row, self.context_turns, self._contexts)
-        fold = self._fold_of.get(row["utterance_id"])
+        fold = self._fold(row)
         return read if fold is None else FoldInput(fold, read)
+
+    def _fold(self, row: pd.Series) -> int | None:
+        """The cross-fitting fold encoder of ``row`` (a train utterance), None for the folder's own."""
+        return self._fold_of.get(row["utterance_id"]) if self._fold_of else None
 
     def forward(self, inputs: list[str | tuple[str, str] | FoldInput]) -> np.ndarray:
         encoder_of = [x.fold if isinstance(x, FoldInput) else None for x in inputs]
