@@ -37,7 +37,7 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
         print(f"finetune: disabled (finetune.enabled: false) -> {out_dir}/finetune.json only")
         return {"enabled": False}
     folds = section.pop("crossfit_folds")
-    if folds < 0:
+    if folds < 0 or folds == 1:   # one fold would hold out the whole train split
         raise ValueError(f"finetune.crossfit_folds={folds}: 0 (off) or the number of folds (>= 2)")
     config = FinetuneConfig(**section)
     pick_device(params["device"])   # fails at once where the device is not there
