@@ -201,6 +201,8 @@ def test_the_stage_off_writes_a_marker_the_extractor_refuses(corpus, tmp_path):
         stage.run({"finetune": {"enabled": True, "epoch": 3}}, tmp_path / "prepared", tmp_path / "bad")
     with pytest.raises(ValueError, match="finetune.crossfit_folds=-1: 0 \\(off\\) or the number of folds"):
         stage.run({"finetune": {"enabled": True, "crossfit_folds": -1}}, tmp_path / "prepared", tmp_path / "bad")
+    with pytest.raises(ValueError, match="finetune.crossfit_folds=1: 0 \\(off\\) or the number of folds"):
+        stage.run({"finetune": {"enabled": True, "crossfit_folds": 1}}, tmp_path / "prepared", tmp_path / "bad")
 
 
 def test_cross_fitting_encodes_each_train_utterance_with_the_fold_that_never_saw_it(corpus, tiny_bert, tmp_path,
