@@ -138,3 +138,26 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
                                    / f"fold_{fold}" / "finetune.json").read_text())
             mine = {d for d, f in crossfit["fold_of"].items() if f == fold}
             assert mine and set(fold_run["train_dialogues"]) == ids["train"] - mine
+
+
+def test_the_committed_mpnet_fine_tuned_rows_saw_meld_train_only():
+    """mpnet_run/ (README rows †, from a second clone): the fine-tuned encoder and every model on its
+    features trained on MELD's train dialogues, with the committed recipe's fine-tuning params."""
+    from tests.conftest import REPO
+
+    source = shared_path("meld", "MELD.Raw")
+    tables = {s: pd.read_csv(source / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
+    train = {f"train_dia{d}" for d in tables["train"]["Dialogue_ID"]}
+    run_dir = REPO / BENCH / "mpnet_run"
+    tuned = json.loads((run_dir / "finetune" / "meld" / "finetune.json").read_text())
+    assert tuned["corpus"] == "meld" and set(tuned["train_dialogues"]) == train
+    recipe = yaml.safe_load((REPO / BENCH / "recipes" / "meld_mpnet_ft.yaml").read_text())
+    chosen = {k: v for k, v in recipe["finetune"].items() if k != "enabled"}
+    assert chosen == {k: tuned["params"][k] for k in chosen}
+    for run_name in ("diff", "gat", "none", "logreg"):
+        details = json.loads((run_dir / "metrics" / "meld" / f"mpnet_ft_{run_name}.details.json").read_text())
+        identity = details["features"]["text"]["identity"]
+        assert identity["finetune"]["split_sha256"] == tuned["split_sha256"], run_name
+        assert identity["finetune"]["selected"] == tuned["selected"], run_name
+        assert details["train_dialogues"] == len(train), run_name
+        assert details["counts"] == {s: len(t) for s, t in tables.items()}, run_name
