@@ -14,10 +14,14 @@ encoder is fine-tuned for utterance emotion classification on the train split, s
 also fine-tunes k encoders, each without one fold of the train dialogues (``crossfit/``), and the
 extractor encodes each train utterance with the one that never saw it (out-of-fold train features).
 A killed run resumes after its last finished epoch; a finished encoder is not fine-tuned again.
+The work happens in a folder beside the output (:func:`work_dir`), renamed to the output when it is
+finished: ``dvc repro`` deletes a stage's output before it runs the stage again, which would
+otherwise throw away a killed run's progress.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -42,8 +46,14 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
     config = FinetuneConfig(**section)
     pick_device(params["device"])   # fails at once where the device is not there
     m = manifest.read(manifest_dir)
-    provenance = finetune_with_folds(m.table, m.labels, config, out_dir, folds=folds, device=params["device"],
+    work = work_dir(out_dir)
+    if out_dir.is_dir() and not work.exists():
+        out_dir.rename(work)   # an earlier output: what it holds already is not fine-tuned again
+    provenance = finetune_with_folds(m.table, m.labels, config, work, folds=folds, device=params["device"],
                                      progress=progress)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    work.rename(out_dir)
     if "crossfit" in provenance:
         print("finetune: cross-fitted train features from " + ", ".join(
             f"fold {i} (dev wa-F1 {s['dev_wa_f1']:.4f}, {minutes:.1f} min)" for i, (s, minutes) in
@@ -54,6 +64,11 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
           f"selected epoch {selected['epoch']} step {selected['step']} (dev wa-F1 "
           f"{selected['dev_wa_f1']:.4f}) -> {out_dir} (set extract.text.transformers.model: {out_dir})")
     return provenance
+
+
+def work_dir(out_dir: Path) -> Path:
+    """Where the stage fine-tunes: beside ``out_dir``, outside what DVC deletes before a rerun."""
+    return out_dir.with_name(f".{out_dir.name}.partial")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

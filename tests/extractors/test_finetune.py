@@ -2,6 +2,7 @@
 real IEMOCAP transcripts (skipped without ../shared)."""
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -186,6 +187,39 @@ def test_a_killed_run_resumes_to_the_same_weights(corpus, tiny_bert, tmp_path, m
     assert any("resuming after epoch 1" in line for line in said)
     assert digest(tmp_path / "killed") == digest(tmp_path / "whole")
     assert len(resumed["trained_on"]) == len(corpus.table.query("split == 'train'"))
+
+
+def test_the_stage_resumes_a_killed_run_after_dvc_deleted_its_output(corpus, tiny_bert, tmp_path, monkeypatch,
+                                                                      capsys):
+    """`dvc repro` deletes a stage's output before it runs the stage again: the progress is kept beside it."""
+    from pipeline import finetune as stage
+    from pipeline.lib import manifest
+
+    prepared, out = tmp_path / "prepared", tmp_path / "out"
+    manifest.write(corpus, pd.DataFrame(), prepared)
+    params = {"finetune": {"enabled": True, "base_model": str(tiny_bert), **FAST, "epochs": 2}, "device": "cpu"}
+    whole = stage.run(params, prepared, tmp_path / "whole", progress=False)
+    stage.run({"finetune": {"enabled": False}}, prepared, out)         # the default's marker was there
+    real, calls = ft.evaluate, []
+
+    def killed_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "evaluate", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        stage.run(params, prepared, out, progress=False)
+    monkeypatch.undo()
+    shutil.rmtree(out, ignore_errors=True)                               # what dvc repro does next
+    capsys.readouterr()
+    stage.run(params, prepared, out, progress=False)
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+    assert not stage.work_dir(out).exists()
+    monkeypatch.setattr(ft, "evaluate", lambda *a, **k: pytest.fail("a finished fine-tuning ran again"))
+    assert stage.run(params, prepared, out, progress=False)["run_key"] == whole["run_key"]
 
 
 def test_the_stage_off_writes_a_marker_the_extractor_refuses(corpus, tmp_path):
