@@ -160,6 +160,19 @@ def test_context_turns_are_read_as_the_encoder_was_tuned(corpus, tiny_bert, tmp_
     assert before.keys[uids[2]] != after.keys[uids[2]]                               # so does its key
 
 
+def kill_in_epoch_two(monkeypatch) -> None:
+    """The next fine-tuning (one dev evaluation per epoch) is killed at epoch 2's evaluation."""
+    real, calls = ft.evaluate, []
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "evaluate", killed)
+
+
 def test_a_killed_run_resumes_to_the_same_weights(corpus, tiny_bert, tmp_path, monkeypatch):
     config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 2})
 
@@ -167,15 +180,7 @@ def test_a_killed_run_resumes_to_the_same_weights(corpus, tiny_bert, tmp_path, m
         return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
     ft.finetune(corpus.table, LABELS, config, tmp_path / "whole", device="cpu", progress=False, log=lambda s: None)
-    real, calls = ft.evaluate, []
-
-    def killed_in_epoch_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "evaluate", killed_in_epoch_two)
+    kill_in_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         ft.finetune(corpus.table, LABELS, config, tmp_path / "killed", device="cpu", progress=False,
                     log=lambda s: None)
@@ -200,15 +205,7 @@ def test_the_stage_resumes_a_killed_run_after_dvc_deleted_its_output(corpus, tin
     params = {"finetune": {"enabled": True, "base_model": str(tiny_bert), **FAST, "epochs": 2}, "device": "cpu"}
     whole = stage.run(params, prepared, tmp_path / "whole", progress=False)
     stage.run({"finetune": {"enabled": False}}, prepared, out)         # the default's marker was there
-    real, calls = ft.evaluate, []
-
-    def killed_in_epoch_two(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "evaluate", killed_in_epoch_two)
+    kill_in_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         stage.run(params, prepared, out, progress=False)
     monkeypatch.undo()
