@@ -140,22 +140,41 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
             assert mine and set(fold_run["train_dialogues"]) == ids["train"] - mine
 
 
-def test_the_committed_mpnet_fine_tuned_rows_saw_meld_train_only():
-    """mpnet_run/ (README rows †, from a second clone): the fine-tuned encoder and every model on its
-    features trained on MELD's train dialogues, with the committed recipe's fine-tuning params."""
+def real_splits(corpus: str) -> dict[str, pd.DataFrame]:
+    """The real corpus' train/dev/test tables (../shared), dialogue ids as the manifest names them."""
+    if corpus == "meld":
+        source = shared_path("meld", "MELD.Raw")
+        tables = {s: pd.read_csv(source / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
+        return {s: t.assign(dialogue_id=[f"{s}_dia{d}" for d in t["Dialogue_ID"]]) for s, t in tables.items()}
+    table = pd.read_csv(shared_path("iemocap_text", "iemocap_text.csv"), dtype=str, keep_default_na=False)
+    return {s: table[table["split"] == s] for s in ("train", "dev", "test")}
+
+
+@pytest.mark.parametrize("corpus", ["meld", "iemocap"])
+def test_the_committed_mpnet_fine_tuned_rows_saw_the_train_split_only(corpus):
+    """mpnet_run/ (README rows †, from a second clone): the fine-tuned encoder, each cross-fitting fold
+    and every model on its features trained on the corpus' train dialogues only, with the committed
+    recipe's fine-tuning params."""
     from tests.conftest import REPO
 
-    source = shared_path("meld", "MELD.Raw")
-    tables = {s: pd.read_csv(source / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
-    train = {f"train_dia{d}" for d in tables["train"]["Dialogue_ID"]}
+    tables = real_splits(corpus)
+    train = set(tables["train"]["dialogue_id"])
     run_dir = REPO / BENCH / "mpnet_run"
-    tuned = json.loads((run_dir / "finetune" / "meld" / "finetune.json").read_text())
-    assert tuned["corpus"] == "meld" and set(tuned["train_dialogues"]) == train
-    recipe = yaml.safe_load((REPO / BENCH / "recipes" / "meld_mpnet_ft.yaml").read_text())
-    chosen = {k: v for k, v in recipe["finetune"].items() if k != "enabled"}
+    tuned_dir = run_dir / "finetune" / corpus
+    tuned = json.loads((tuned_dir / "finetune.json").read_text())
+    assert tuned["corpus"] == corpus and set(tuned["train_dialogues"]) == train
+    recipe = yaml.safe_load((REPO / BENCH / "recipes" / f"{corpus}_mpnet_ft.yaml").read_text())
+    chosen = {k: v for k, v in recipe["finetune"].items() if k not in ("enabled", "crossfit_folds")}
     assert chosen == {k: tuned["params"][k] for k in chosen}
+    crossfit = tuned.get("crossfit")
+    assert (crossfit or {}).get("folds", 0) == recipe["finetune"].get("crossfit_folds", 0)
+    for fold in range(crossfit["folds"] if crossfit else 0):
+        fold_run = json.loads((tuned_dir / "crossfit" / f"fold_{fold}" / "finetune.json").read_text())
+        mine = {d for d, f in crossfit["fold_of"].items() if f == fold}
+        assert mine and set(fold_run["train_dialogues"]) == train - mine, fold
+        assert fold_run["dev_utterances"] == tuned["dev_utterances"] and fold_run["params"] == tuned["params"]
     for run_name in ("diff", "gat", "none", "logreg"):
-        details = json.loads((run_dir / "metrics" / "meld" / f"mpnet_ft_{run_name}.details.json").read_text())
+        details = json.loads((run_dir / "metrics" / corpus / f"mpnet_ft_{run_name}.details.json").read_text())
         identity = details["features"]["text"]["identity"]
         assert identity["finetune"]["split_sha256"] == tuned["split_sha256"], run_name
         assert identity["finetune"]["selected"] == tuned["selected"], run_name
