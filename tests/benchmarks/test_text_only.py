@@ -106,12 +106,9 @@ def test_each_corpus_gets_four_rows_per_feature_set(benchmark_run):
 
 def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
     repo, slices, _ = benchmark_run
-    iemocap = pd.read_csv(slices["iemocap"])
-    splits = {"iemocap": iemocap.groupby("split")["dialogue_id"].agg(set).to_dict()}
-    sizes = {"iemocap": iemocap["split"].value_counts().to_dict()}
-    meld = {s: pd.read_csv(slices["meld"] / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
-    splits["meld"] = {s: {f"{s}_dia{d}" for d in t["Dialogue_ID"]} for s, t in meld.items()}
-    sizes["meld"] = {s: len(t) for s, t in meld.items()}
+    tables = {corpus: split_tables(corpus, source) for corpus, source in slices.items()}
+    splits = {c: {s: set(t["dialogue_id"]) for s, t in split.items()} for c, split in tables.items()}
+    sizes = {c: {s: len(t) for s, t in split.items()} for c, split in tables.items()}
     for corpus, ids in splits.items():
         for features in FEATURES:
             for variant in ("diff", "gat", "none"):
@@ -140,13 +137,13 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
             assert mine and set(fold_run["train_dialogues"]) == ids["train"] - mine
 
 
-def real_splits(corpus: str) -> dict[str, pd.DataFrame]:
-    """The real corpus' train/dev/test tables (../shared), dialogue ids as the manifest names them."""
+def split_tables(corpus: str, source: Path) -> dict[str, pd.DataFrame]:
+    """A corpus' train/dev/test tables (MELD.Raw folder or IEMOCAP CSV), dialogue ids as the manifest
+    names them."""
     if corpus == "meld":
-        source = shared_path("meld", "MELD.Raw")
         tables = {s: pd.read_csv(source / f"{s}_sent_emo.csv") for s in ("train", "dev", "test")}
         return {s: t.assign(dialogue_id=[f"{s}_dia{d}" for d in t["Dialogue_ID"]]) for s, t in tables.items()}
-    table = pd.read_csv(shared_path("iemocap_text", "iemocap_text.csv"), dtype=str, keep_default_na=False)
+    table = pd.read_csv(source, dtype=str, keep_default_na=False)
     return {s: table[table["split"] == s] for s in ("train", "dev", "test")}
 
 
@@ -157,7 +154,8 @@ def test_the_committed_mpnet_fine_tuned_rows_saw_the_train_split_only(corpus):
     recipe's fine-tuning params."""
     from tests.conftest import REPO
 
-    tables = real_splits(corpus)
+    source = shared_path("meld", "MELD.Raw") if corpus == "meld" else shared_path("iemocap_text", "iemocap_text.csv")
+    tables = split_tables(corpus, source)
     train = set(tables["train"]["dialogue_id"])
     run_dir = REPO / BENCH / "mpnet_run"
     tuned_dir = run_dir / "finetune" / corpus
