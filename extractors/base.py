@@ -38,6 +38,12 @@ class UtteranceFailure(Exception):
 
 MediaPath = Callable[[str], Path | None]
 
+# Identity fields that change only the rounding of the same computation (the device type and the
+# precision: fp16 on CUDA against fp32 on the CPU): they name separate feature-store shelves, so
+# vectors of the two are never mixed in one cache, but a trained model applied on another device
+# is not refused for them (the difference is reported).
+ROUNDING_FIELDS = ("compute",)
+
 
 class Extractor(ABC):
     name: ClassVar[str]

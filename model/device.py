@@ -30,3 +30,11 @@ def autocast(device: torch.device, precision: str):
     if device.type != "cuda" or precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
+
+
+def compute_identity(device: torch.device, precision: str) -> dict[str, str]:
+    """What a neural extractor's numbers depend on besides its weights and input: the device type
+    (CPU and CUDA kernels round differently; CUDA convolutions use TF32 by default) and the
+    precision actually computed in (``autocast`` is a no-op on the CPU: fp32 whatever is asked)."""
+    effective = precision if device.type == "cuda" else "fp32"
+    return {"device": device.type, "precision": effective}

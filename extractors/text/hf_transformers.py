@@ -9,8 +9,9 @@ with ``HF_HUB_OFFLINE=1`` at once, otherwise after one short reachability check.
 Pooling: ``cls`` (first token, as the published RoBERTa features) or ``mean`` over real tokens;
 ``layers``: 1 = last hidden layer, k = average of the last k. ``context_turns`` k > 0 reads each
 utterance after its previous k turns (:mod:`extractors.text.encoding`). Batches are formed from
-utterances sorted by length (``order_key``: less padding), run without grad, with fp16/bf16
-autocast on CUDA (``precision``).
+utterances sorted by length (``order_key``: less padding on CUDA), run without grad, with fp16/bf16
+autocast on CUDA (``precision``); on the CPU each utterance is encoded alone, so its vector does not
+depend on its batch (:mod:`extractors.alone`).
 
 A folder written by the ``finetune`` stage (:mod:`extractors.text.finetune`) carries its provenance
 in ``finetune.json``: it joins the identity (base model, corpus, split hash, params, seed), sets
@@ -29,15 +30,17 @@ import importlib.util
 import inspect
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from extractors.alone import forward_invariant
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure
 from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize, utterance_input
-from model.device import autocast, pick_device
+from model.device import autocast, compute_identity, pick_device
 
 FINETUNE_FILE = "finetune.json"
 CROSSFIT_DIR = "crossfit"   # as extractors.text.finetune writes it
@@ -74,6 +77,7 @@ class TransformersText(Extractor):
         self._contexts: dict[str, str] = {}
         self._fold_of: dict[str, int] = {}          # utterance id -> fold encoder (cross-fitting)
         self._fold_models: dict[int, Any] = {}      # loaded when first needed
+        self._tokenizer_lock = threading.Lock()
         from transformers import AutoModel, AutoTokenizer  # lazy: slow import
 
         kwargs = {"revision": self.params["revision"]} if self.params["revision"] else {}
@@ -105,7 +109,7 @@ class TransformersText(Extractor):
     @classmethod
     def implementation_files(cls) -> list[Path]:
         return [*super().implementation_files(), Path(inspect.getsourcefile(pick_device)),
-                Path(inspect.getsourcefile(tokenize))]
+                Path(inspect.getsourcefile(tokenize)), Path(inspect.getsourcefile(forward_invariant))]
 
     def identity(self) -> dict:
         import transformers
@@ -116,6 +120,7 @@ class TransformersText(Extractor):
                 "transformers": transformers.__version__,
                 **{k: self.params[k] for k in ("pooling", "layers", "max_length")},
                 "context_turns": self.context_turns,
+                "compute": compute_identity(self.device, self.params["precision"]),
                 "finetune": None if self.finetune is None else {
                     **{k: self.finetune[k] for k in ("base_model", "base_identity", "corpus", "split_sha256",
                                                      "params", "selected")},
@@ -175,15 +180,19 @@ class TransformersText(Extractor):
     def _encode(self, model, inputs: list[str | tuple[str, str]]) -> np.ndarray:
         import torch
 
-        batch, own = tokenize(self.tokenizer, inputs, int(self.params["max_length"]))
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        k = int(self.params["layers"])
-        with torch.inference_mode(), autocast(self.device, self.params["precision"]):
-            out = model(**batch, output_hidden_states=k > 1)
-            hidden = (torch.stack(out.hidden_states[-k:]).mean(0) if k > 1
-                      else out.last_hidden_state).float()
-            pooled = pool(hidden, own.to(self.device), self.params["pooling"])
-        return pooled.cpu().numpy().astype(np.float32)
+        def encode(batch_inputs: list[str | tuple[str, str]]) -> np.ndarray:
+            with self._tokenizer_lock:    # a fast tokenizer's padding state is not thread-safe
+                batch, own = tokenize(self.tokenizer, batch_inputs, int(self.params["max_length"]))
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            k = int(self.params["layers"])
+            with torch.inference_mode(), autocast(self.device, self.params["precision"]):
+                out = model(**batch, output_hidden_states=k > 1)
+                hidden = (torch.stack(out.hidden_states[-k:]).mean(0) if k > 1
+                          else out.last_hidden_state).float()
+                pooled = pool(hidden, own.to(self.device), self.params["pooling"])
+            return pooled.cpu().numpy().astype(np.float32)
+
+        return forward_invariant(encode, inputs, self.device)
 
     def _fold_model(self, fold: int):
         if fold not in self._fold_models:

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from extractors.alone import forward_invariant
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure, media_file, span
 from extractors.media_io import VideoReader
 from extractors.visual.faces import FaceCropper
-from model.device import autocast, pick_device
+from model.device import autocast, compute_identity, pick_device
 
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -102,6 +103,7 @@ class TorchvisionVisual(Extractor):
                 "seed": self.params["seed"] if self.weights_source.lower() == "none" else None,
                 "torchvision": torchvision.__version__, "torch": torch.__version__.split("+")[0],
                 "opencv": cv2.__version__,
+                "compute": compute_identity(self.device, self.params["precision"]),
                 **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction")}}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> dict:
@@ -134,13 +136,18 @@ class TorchvisionVisual(Extractor):
     @classmethod
     def implementation_files(cls) -> list[Path]:
         return [*super().implementation_files(), Path(__file__).parent / "faces.py",
-                Path(inspect.getsourcefile(pick_device))]
+                Path(inspect.getsourcefile(pick_device)), Path(inspect.getsourcefile(forward_invariant))]
 
     def load_stats(self, loaded: dict) -> dict[str, int]:
         missing = {"frames_missing": int(loaded["missing"])} if loaded["missing"] else {}
         return {"face_fallbacks": int(loaded["fallbacks"]), **missing}
 
     def forward(self, inputs: list[dict]) -> np.ndarray:
+        """Pooled frame features per utterance: on the CPU each utterance's frames alone (a batch
+        of its own, so its vector does not depend on its neighbours: :mod:`extractors.alone`)."""
+        return forward_invariant(self._embed, inputs, self.device)
+
+    def _embed(self, inputs: list[dict]) -> np.ndarray:
         import torch
 
         crops = torch.from_numpy(np.concatenate([x["crops"] for x in inputs]))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from extractors import get_extractor
-from extractors.base import Extractor
+from extractors.base import ROUNDING_FIELDS, Extractor
 from extractors.runner import collect
 from extractors.store import FeatureStore
 from model.data import dialogues
@@ -159,11 +159,12 @@ class Predictor:
 def check_identity(model_dir: Path, modality: str, recorded: dict, extractor: Extractor,
                    tolerate: Sequence[str] = ()) -> list[str]:
     """Refuse an extractor that would not compute the features the model was trained on, naming
-    every differing identity field; returns the differences ``tolerate`` lets through."""
+    every differing identity field; returns the differences let through: those ``tolerate``
+    names, and a device or precision other than the training features' (``ROUNDING_FIELDS``)."""
     differences = extractor.identity_differences(recorded["identity"])
     if extractor.dim != recorded["dim"]:
         differences.append(("dim", recorded["dim"], extractor.dim))
-    refused = [d for d in differences if d[0] not in tolerate]
+    refused = [d for d in differences if d[0] not in (*tolerate, *ROUNDING_FIELDS)]
     if refused:
         listed = "; ".join(f"{key}: recorded {was!r}, installed {now!r}" for key, was, now in refused)
         raise IdentityMismatch(

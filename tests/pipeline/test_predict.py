@@ -140,6 +140,20 @@ def test_an_extractor_that_cannot_reproduce_the_features_is_refused(trained, tmp
     assert described["identity_fields_tolerated"][0].startswith("audio.code_sha256: recorded '0000")
 
 
+def test_features_computed_on_another_device_are_accepted_and_reported(trained, tmp_path):
+    """A model trained on CUDA fp16 features is applied on a CPU (fp32): the same computation
+    rounded otherwise, not another extractor; let through and listed."""
+    moved = tmp_path / "seed_0"
+    shutil.copytree(trained["model"], moved)
+    config = json.loads((moved / artifact.CONFIG_FILE).read_text())
+    assert config["features"]["text"]["identity"]["compute"] == {"device": "cpu", "precision": "fp32"}
+    config["features"]["text"]["identity"]["compute"] = {"device": "cuda", "precision": "fp16"}
+    (moved / artifact.CONFIG_FILE).write_text(json.dumps(config))
+    predictor = Predictor.from_dir(moved, device="cpu")
+    assert predictor.tolerated == ["text.compute: recorded {'device': 'cuda', 'precision': 'fp16'}, "
+                                   "installed {'device': 'cpu', 'precision': 'fp32'}"]
+
+
 def test_a_moved_model_folder_is_the_same_model(trained, tmp_path):
     from extractors.text.hf_transformers import resolve_model
 
