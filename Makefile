@@ -3,20 +3,47 @@
 #   make test   - create .venv, install (with test extras), lint (ruff) and run the whole test suite
 #   make test-fast - the unit tests only (no whole DVC pipelines, real-data slices, SIGKILL, signal CV)
 #   make exps   - the experiments table: changed params and test/dev scores (dvc exp show, narrowed)
+#   make install-benchmark - also the benchmark's mpnet encoder (requirements/benchmark-lock.txt)
+#   make lock   - refresh the locks from pyproject.toml's ranges (newest versions), then commit them
+# Every install is of the exact versions and hashes in requirements/*lock.txt (Linux x86_64,
+# CPython 3.11): the same bytes from the same command. UNLOCKED=1 installs pyproject's ranges instead
+# (another platform; the results may then differ in the last bits from the committed dvc.lock).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test test-fast exps install clean
+LOCK   := requirements/lock.txt
+BENCHMARK_LOCK := requirements/benchmark-lock.txt
+PIP    := $(BIN)/python -m pip install --quiet --no-cache-dir
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: demo test test-fast exps install install-benchmark lock clean
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[test]'
+ifeq ($(UNLOCKED),1)
+	$(PIP) -e '.[test]'
+else
+	$(PIP) --require-hashes -r $(LOCK)
+	$(PIP) --no-deps --no-build-isolation -e .
+endif
 	touch $@
 
 install: $(BIN)/.installed
+
+install-benchmark: $(BIN)/.installed
+	$(PIP) --require-hashes -r $(BENCHMARK_LOCK)
+
+# pip-tools in a throwaway venv; the benchmark lock is constrained to the main one (same versions).
+LOCK_TOOL := build/lock-venv/bin
+COMPILE := $(LOCK_TOOL)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock:
+	test -x $(LOCK_TOOL)/pip-compile || { $(PYTHON) -m venv build/lock-venv && \
+	  $(LOCK_TOOL)/python -m pip install --quiet pip-tools==7.6.2; }
+	$(COMPILE) --extra test -o $(LOCK) pyproject.toml
+	$(COMPILE) --extra test --extra benchmark -c $(LOCK) -o $(BENCHMARK_LOCK) pyproject.toml
 
 demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro

