@@ -23,6 +23,7 @@ from pipeline.lib.inputs import feature_provenance, load_inputs, split_counts
 from pipeline.lib.metrics import build_details, classification_report, details_path, seed_stat, write_metrics
 from pipeline.lib.params import load_params
 from pipeline.lib.schema import validate
+from pipeline.lib.timings import write_timings
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
@@ -49,11 +50,12 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, nam
         selection={"selected_C": selected.C,
                    "dev_wa_f1_by_C": {str(c): f for c, f in selected.dev_by_C.items()},
                    "dev_wa_f1": seed_stat([selected.dev_wa_f1])},
-        provenance={"fit_s": fit_s, "train_utterances": int(train.sum()),
+        provenance={"train_utterances": int(train.sum()),
                     "train_dialogues": int(m.table.loc[train, "dialogue_id"].nunique()),
                     "modalities": list(inputs.matrices), "features": feature_provenance(inputs.metas)})
     name = name or f"{m.corpus}_logreg"
     path = write_metrics(out_dir, name, details)
+    write_timings(path, {"fit_s": fit_s})
     print(f"{m.corpus} context-free logistic regression (C={selected.C:g}, dev wa-F1 "
           f"{100 * selected.dev_wa_f1:.2f}): test wa-F1 {100 * result['wa_f1']:.2f}, wa-ACC "
           f"{100 * result['wa_acc']:.2f} ({fit_s:.1f} s) -> {path}, {details_path(path)}")

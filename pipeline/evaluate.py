@@ -37,7 +37,8 @@ from pipeline.lib.metrics import (
 from pipeline.lib.params import load_params
 from pipeline.lib.plots import plot_confusion, plot_curves
 from pipeline.lib.predictions import prediction_table, write_csv
-from pipeline.lib.runs import checkpoint_paths, mean_epoch_seconds, read_curves, score_checkpoint
+from pipeline.lib.runs import checkpoint_paths, epoch_seconds, read_curves, score_checkpoint
+from pipeline.lib.timings import write_timings
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
                   "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
@@ -60,12 +61,13 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         selection={"selected_epochs": [r["selected_epoch"] for r in runs],
                    "dev_wa_f1": seed_stat([r["dev_wa_f1"] for r in runs])},
         provenance={
-            # per epoch: training plus dev/test scoring
-            "epoch_s": seed_stat([mean_epoch_seconds(rows) for rows, _ in curves.values()]),
             "train_dialogues": runs[0]["train_dialogues"],   # how many reached the optimiser
             "modalities": list(inputs.matrices), "device": device, "features": runs[0]["features"],
             "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": seed_stat(reference)}})
     path = write_metrics(out_dir, name, details)
+    seconds = epoch_seconds(models_dir)   # per epoch: training plus dev/test scoring
+    if seconds:
+        write_timings(path, {"epoch_s": seed_stat([seconds[s] for s in sorted(seconds)])})
     write_per_class_csv(out_dir / f"{name}_per_class.csv", details)
     reasons = failure_reasons(inputs.metas)
     predictions = pd.concat([prediction_table(m, out, m.labels, reasons, seed=report["seed"])
@@ -73,7 +75,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
     write_csv(out_dir / f"{name}_test_predictions.csv", predictions)
     plot_confusion(np.array(runs[0]["confusion"]), m.labels, out_dir / f"{name}_confusion.png",
                    f"{m.corpus} test, seed {runs[0]['seed']}")
-    plot_curves(curves, out_dir / f"{name}_curves.png", m.corpus)
+    plot_curves(curves, out_dir / f"{name}_curves.png", m.corpus, warm_up_epochs=runs[0]["warm_up_epochs"])
     print(f"{m.corpus} test: wa-F1 {format_stat(details['test_wa_f1'])}, wa-ACC "
           f"{format_stat(details['test_wa_acc'])} -> {path}, {details_path(path)}, "
           f"{out_dir / (name + '_curves.png')}, "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.cli import stage_main
 from pipeline.lib.metrics import details_path, selection_summary
+from pipeline.lib.timings import read_timings
 
 
 def _pm(stat: dict) -> str:
@@ -65,7 +66,7 @@ def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
         if not details.is_file():
             raise FileNotFoundError(f"{details}: details of {path} not found (written by the "
                                     "evaluate / baseline stage beside it)")
-        metrics = json.loads(details.read_text())
+        metrics = {**json.loads(details.read_text()), **read_timings(path)}
         try:
             rows.append(row(Path(path).stem, metrics))
         except KeyError as exc:

@@ -98,9 +98,11 @@ def selection_summary(details: dict) -> tuple[str, str, str]:
     selected epochs, seconds per epoch and n; the logistic regression's C, fit seconds and no seeds
     (it is deterministic)."""
     if "selected_C" in details:       # written by build_details for the baseline stage
-        return f"C={details['selected_C']:g}", f"{details['fit_s']:.1f} (fit)", "—"
+        fit = f"{details['fit_s']:.1f} (fit)" if "fit_s" in details else "—"
+        return f"C={details['selected_C']:g}", fit, "—"
+    seconds = details.get("epoch_s")    # from the timings beside the details (older files: inside)
     return ("epochs " + ", ".join(str(e) for e in details["selected_epochs"]),
-            f"{details['epoch_s']['mean']:.2f}", str(details["test_wa_f1"]["n"]))
+            f"{seconds['mean']:.2f}" if seconds else "—", str(details["test_wa_f1"]["n"]))
 
 
 def write_per_class_csv(path: Path, details: dict) -> None:

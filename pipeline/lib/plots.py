@@ -15,11 +15,18 @@ def _pyplot():
     return plt
 
 
-def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: str) -> None:
+def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: str,
+                warm_up_epochs: int | None = None) -> None:
     """Learning curves (``seed -> (curve rows, selected epoch)``): train loss and dev / test wa-F1
-    per epoch, one line per seed, the dev-selected epoch marked."""
+    per epoch, one line per seed, the dev-selected epoch marked; with ``warm_up_epochs``, the
+    warm-up (epochs before adaptive modality dropout, Alg. 1) shaded on both panels."""
     plt = _pyplot()
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    if warm_up_epochs:
+        for ax in (loss_ax, f1_ax):
+            label = f"warm-up ({warm_up_epochs} epochs, no modality dropout)"
+            ax.axvspan(0.5, warm_up_epochs + 0.5, color="0.9", zorder=0,
+                       label=label if ax is loss_ax else None)
     for i, (seed, (rows, selected)) in enumerate(sorted(curves.items())):
         color = f"C{i}"
         epochs = [int(r["epoch"]) for r in rows]

@@ -3,7 +3,9 @@
 - ``checkpoints/seed_<s>/``: the dev-selected model of one seed's run, a self-describing folder
   (:mod:`pipeline.lib.artifact`: config.json, weights.pt read weights-only, provenance.json);
 - ``curves/seed_<s>.csv``: one row per epoch (train loss, dev wa-F1, the reference protocol's test
-  wa-F1, drop rates, seconds), what ``dvc plots`` and :func:`read_curves` read.
+  wa-F1, drop rates), what ``dvc plots`` and :func:`read_curves` read;
+- beside the folder, ``<folder>.timings.json`` (:mod:`pipeline.lib.timings`): seconds per epoch and
+  seed, kept out of the tracked outputs so that a rerun gives the same bytes.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pipeline.lib import artifact
 from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_mask
 from pipeline.lib.metrics import classification_report
 from pipeline.lib.schema import validate
+from pipeline.lib.timings import read_timings, write_timings
 
 
 def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path,
@@ -44,7 +47,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
                          f"{max_speakers} speakers")
     splits = split_dialogues(m)
     trainable = trainable_mask(inputs)
-    summaries = []
+    summaries, seconds_per_seed = [], {}
     for seed in seeds:
         result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,
                            log=log, reference_protocol=reference_protocol)
@@ -52,8 +55,10 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
         summaries.append({"seed": seed, "selected_epoch": checkpoint["selected_epoch"],
                           "dev_wa_f1": checkpoint["dev_wa_f1"],
                           "epoch_s": float(np.mean([r["epoch_s"] for r in result.curves]))})
+        seconds_per_seed[str(seed)] = [r["epoch_s"] for r in result.curves]
         log(f"seed {seed}: selected epoch {checkpoint['selected_epoch']} "
             f"(dev wa-F1 {checkpoint['dev_wa_f1']:.4f}) -> {checkpoint_path(out_dir, seed)}")
+    write_timings(out_dir, {"epoch_s": seconds_per_seed})
     return summaries
 
 
@@ -69,7 +74,8 @@ def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dic
                   provenance=provenance)
     (out_dir / "curves").mkdir(exist_ok=True)
     with open(out_dir / "curves" / f"seed_{result.seed}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(result.curves[0]))
+        writer = csv.DictWriter(fh, fieldnames=[k for k in result.curves[0] if k != "epoch_s"],
+                                extrasaction="ignore")   # seconds: timings, not results
         writer.writeheader()
         writer.writerows(result.curves)
     return provenance
@@ -97,8 +103,18 @@ def read_curves(checkpoint: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def mean_epoch_seconds(curves: list[dict]) -> float:
-    return float(np.mean([float(r["epoch_s"]) for r in curves]))
+def epoch_seconds(models_dir: Path) -> dict[int, float]:
+    """Seed -> mean seconds per epoch, as the train stage measured them ({} where not recorded)."""
+    per_seed = read_timings(models_dir).get("epoch_s", {})
+    return {int(seed): float(np.mean(seconds)) for seed, seconds in per_seed.items() if seconds}
+
+
+def warm_up_epochs(provenance: dict) -> int | None:
+    """The epochs trained before adaptive modality dropout began (None: it never did)."""
+    train = provenance.get("train_config") or {}
+    if not train.get("modality_dropout") or "warm_up_epochs" not in train:
+        return None
+    return int(train["warm_up_epochs"])
 
 
 def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> tuple[dict, Inference]:
@@ -114,5 +130,6 @@ def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> tuple[d
     report = {**classification_report(out.gold, out.predicted, m.labels),
               "selected_epoch": provenance["selected_epoch"], "seed": provenance["seed"],
               "dev_wa_f1": provenance["dev_wa_f1"], "features": config["features"],
-              "train_dialogues": len(provenance.get("train_dialogues", []))}
+              "train_dialogues": len(provenance.get("train_dialogues", [])),
+              "warm_up_epochs": warm_up_epochs(provenance)}
     return report, out
