@@ -3,12 +3,19 @@
     python -m pipeline.predict --transcript talk.srt --media talk.mp4 [--media talk.wav]
         [--speaker-side Anna=left ...] [--model data/model/checkpoints/seed_0] [--out predictions]
     python -m pipeline.predict --corpus /data/new.csv|/data/MELD.Raw|/data/IEMOCAP_full_release
-        [--corpus-type auto|csv|meld|iemocap] [--model ...] [--out ...]
+        [--corpus-type auto|csv|meld|iemocap] [--context whole|labelled] [--model ...] [--out ...]
 
 The first form reads one recorded conversation: media (video and/or audio) and a transcript with
 one turn per row (CSV ``speaker,start,end,text``, SubRip or WebVTT with speaker prefixes, see
 :mod:`pipeline.corpora.conversation`). The second reads a corpus in any supported layout; labels
 and splits are optional (where present, labels are shown as ``gold``, never used).
+
+``--context`` (corpus only): ``whole`` (default) predicts every turn of every conversation, each
+read in the context of all its turns, those labelled outside the model's label set (IEMOCAP's
+``xxx``, ``oth``, ...) and unlabelled ones included; ``labelled`` reads the corpus as the prepare
+stage does (turns without a label of the set are left out, and so are not context either), so the
+test dialogues' predictions equal the evaluate stage's. The two differ only around such turns:
+the graph and the context encoders see a different neighbourhood.
 
 The model's folder records its extractors and their identities: they are rebuilt with the recorded
 params, and refused, naming the differing field, when the installed code, weights or libraries
@@ -40,11 +47,16 @@ from pipeline.lib.schema import validate
 def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None = None,
         media: list[Path] = (), speaker_side: dict[str, str] | None = None,
         speaker_index: dict[str, int] | None = None, dialogue_id: str | None = None,
-        corpus: Path | None = None, corpus_type: str = "auto", store: FeatureStore | None = None,
+        corpus: Path | None = None, corpus_type: str = "auto", context: str = "whole",
+        store: FeatureStore | None = None,
         extractor_params: dict | None = None, tolerate: list[str] = (), max_timelines: int = 20,
         progress: bool = True) -> dict:
     if (transcript is None) == (corpus is None):
         raise ValueError("give either --transcript (with --media) or --corpus")
+    if context not in CONTEXTS:
+        raise ValueError(f"--context {context!r}: use one of {', '.join(CONTEXTS)}")
+    if context != "whole" and corpus is None:
+        raise ValueError(f"--context {context}: only with --corpus (a conversation has no labels)")
     started = time.perf_counter()
     predictor = Predictor.from_dir(model_dir, device=params.get("device", "auto"),
                                    extractor_params=extractor_params, tolerate=tolerate, store=store)
@@ -55,8 +67,9 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
                                    speaker_index=speaker_index, dialogue_id=dialogue_id, options=options)
         source = {"transcript": str(transcript), "media": [str(p) for p in media]}
     else:
-        m, log = read_corpus(corpus, corpus_type, options, **_adapter_params(prepare, corpus, corpus_type))
-        source = {"corpus": str(corpus), "layout": m.corpus}
+        m, log = read_corpus(corpus, corpus_type, options, labelled=context == "labelled",
+                             **_adapter_params(prepare, corpus, corpus_type))
+        source = {"corpus": str(corpus), "layout": m.corpus, "context": context}
     print(f"predict: {len(m.table)} utterances in {m.table['dialogue_id'].nunique()} dialogue(s) from "
           f"{transcript or corpus}; model {model_dir} ({', '.join(predictor.modalities)}; trained on "
           f"{predictor.config.get('corpus')}); {len(log.rows)} input faults logged")
@@ -78,6 +91,9 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
           + (f" ({skipped} dialogues without one: --timelines N)" if skipped else "")
           + f"; {prediction.timings['total_s']:.1f} s")
     return {"prediction": prediction, "written": written, "errors": log}
+
+
+CONTEXTS = ("whole", "labelled")
 
 
 def _adapter_params(prepare: dict, corpus: Path, corpus_type: str) -> dict:
@@ -117,6 +133,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dialogue-id", help="the conversation's id (default: the transcript's name)")
     parser.add_argument("--corpus", type=Path, help="a corpus: a .csv, a MELD.Raw or an IEMOCAP folder")
     parser.add_argument("--corpus-type", default="auto", choices=["auto", *ADAPTERS.names()])
+    parser.add_argument("--context", default="whole", choices=CONTEXTS,
+                        help="whole: every turn, unlabelled ones too (default); labelled: the turns "
+                             "the prepare stage keeps, so test predictions equal evaluate's")
     parser.add_argument("--store", type=Path, default=None, help="feature store root (default: "
                         "$AMBDSGDN_FEATURE_STORE or ~/.cache/ambdsgdn-erc/features)")
     parser.add_argument("--extractor-param", action="append", default=[], metavar="MODALITY.KEY=VALUE",
@@ -142,7 +161,7 @@ def run_cli(args: argparse.Namespace) -> None:
         speaker_index={k: _whole(v, "--speaker-index") for k, v in _pairs(args.speaker_index,
                                                                           "--speaker-index").items()},
         dialogue_id=args.dialogue_id,
-        corpus=args.corpus, corpus_type=args.corpus_type,
+        corpus=args.corpus, corpus_type=args.corpus_type, context=args.context,
         store=FeatureStore(args.store) if args.store else None, extractor_params=extractor_params,
         tolerate=args.tolerate, max_timelines=args.timelines)
 

@@ -187,11 +187,16 @@ def read_conversation(transcript: Path | str, media: Sequence[Path | str] = (), 
 
 
 def read_corpus(root: Path | str, corpus: str = "auto", options: PrepareOptions | None = None,
-                **adapter_params) -> tuple[Manifest, ErrorLog]:
-    """A corpus in any supported layout, labels and splits optional (an unlabelled manifest)."""
-    options = dataclasses.replace(options or PrepareOptions(), labelled=False)
+                labelled: bool = False, **adapter_params) -> tuple[Manifest, ErrorLog]:
+    """A corpus in any supported layout, labels and splits optional (an unlabelled manifest);
+    ``labelled``: read as the prepare stage reads it (turns without a label of the set left out)."""
+    options = dataclasses.replace(options or PrepareOptions(), labelled=labelled)
     corpus = detect_corpus(root) if corpus == "auto" else corpus
-    return load_corpus(corpus, root, options, **adapter_params)
+    m, log = load_corpus(corpus, root, options, **adapter_params)
+    if labelled and m.table.empty:
+        raise ValueError(f"{root}: no turn with a label of the set ({', '.join(m.labels)}): "
+                         "--context labelled needs a labelled corpus")
+    return m, log
 
 
 PREDICTIONS_CSV, PREDICTIONS_JSON, ERRORS_CSV = "predictions.csv", "predictions.json", "errors.csv"

@@ -205,3 +205,33 @@ def test_predictions_come_from_the_store_the_second_time(trained, tmp_path):
     again = predictor.predict(conversation)
     assert first.timings["text_computed"] == 2 and again.timings["text_computed"] == 0
     pd.testing.assert_frame_equal(first.table, again.table)
+
+
+def test_the_labelled_context_gives_evaluates_test_predictions(trained, iemocap_demo, tmp_path):
+    """The IEMOCAP-layout corpus itself: --context labelled reads it as prepare did (turns labelled
+    outside the set left out), so its test predictions equal evaluate's; the whole context keeps
+    those turns, predicts them too, and may differ around them."""
+    want = pd.read_csv(trained["root"] / "metrics" / "ambdsgdn_test_predictions.csv",
+                       keep_default_na=False).set_index("utterance_id")
+    params = tmp_path / "params.yaml"   # the split the model was trained with (2 dev dialogues)
+    params.write_text(yaml.safe_dump({"device": "cpu", "prepare": {"iemocap": {"dev_dialogues": 2}}}))
+    out = {}
+    for context in ("labelled", "whole"):
+        assert predict.main(["--params", str(params), "--model", str(trained["model"]), "--corpus",
+                             str(iemocap_demo), "--context", context, "--out", str(tmp_path / context)]) == 0
+        out[context] = pd.read_csv(tmp_path / context / "predictions.csv", keep_default_na=False
+                                   ).set_index("utterance_id")
+    labelled = out["labelled"].loc[want.index]
+    assert labelled["predicted"].tolist() == want["predicted"].tolist()
+    assert labelled["gold"].tolist() == want["gold"].tolist()
+    outside = set(out["whole"].index) - set(out["labelled"].index)
+    assert outside and not set(out["whole"].loc[sorted(outside), "gold"]) & set(trained["manifest"].labels)
+    header = json.loads((tmp_path / "labelled" / "predictions.json").read_text())
+    assert header["input"]["context"] == "labelled"
+
+
+def test_the_labelled_context_needs_a_corpus(trained, tmp_path, capsys):
+    transcript = tmp_path / "talk.csv"
+    pd.DataFrame([{"speaker": "A", "text": "hi"}]).to_csv(transcript, index=False)
+    assert cli(trained, "--transcript", transcript, "--context", "labelled", "--out", tmp_path / "o") == 1
+    assert "--context labelled: only with --corpus" in capsys.readouterr().err
