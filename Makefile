@@ -17,6 +17,9 @@ LOCK   := requirements/lock.txt
 BENCHMARK_LOCK := requirements/benchmark-lock.txt
 PIP    := $(BIN)/python -m pip install --quiet --no-cache-dir
 
+# make exps hides dates, seed spreads and the code/data dependencies (tests/test_dvc_pipeline.py reads this)
+EXP_DROP := Created$$|_std$$|model$$|pipeline$$|extractors$$|.*/
+
 .PHONY: demo test test-fast exps install install-benchmark lock clean
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
@@ -56,7 +59,7 @@ test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
 exps: $(BIN)/.installed
-	$(BIN)/dvc exp show --only-changed --drop 'Created$$|model$$|pipeline$$|extractors$$|.*/'
+	$(BIN)/dvc exp show --no-pager --only-changed --precision 4 --drop '$(EXP_DROP)'
 
 clean:
 	rm -rf $(VENV) data/demo data/prepared/manifest.csv data/prepared/manifest.meta.json data/prepared/errors.csv
