@@ -28,6 +28,7 @@ from pipeline.cli import stage_main
 from pipeline.lib.params import load_params, set_value
 from pipeline.lib.runs import train_models
 from pipeline.lib.schema import validate
+from pipeline.lib.timings import write_timings
 
 
 def read_grid(path: Path) -> dict[str, dict]:
@@ -55,7 +56,7 @@ def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: P
     points = read_grid(grid)
     seeds = seeds or [int(validate(params).get("train", {}).get("seeds", [0])[0])]
     checked = {name: with_point(params, point, seeds) for name, point in points.items()}   # before any work
-    rows = []
+    rows, seconds = [], {}
     for name, point_params in checked.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
@@ -63,9 +64,9 @@ def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: P
                                 reference_protocol=False)
         dev = [r["dev_wa_f1"] for r in runs]
         rows.append({"point": name, "settings": points[name], "dev_wa_f1": float(np.mean(dev)),
-                     "dev_wa_f1_per_seed": dev, "selected_epochs": [r["selected_epoch"] for r in runs],
-                     "epoch_s": float(np.mean([r["epoch_s"] for r in runs])),
-                     "minutes": (time.perf_counter() - started) / 60})
+                     "dev_wa_f1_per_seed": dev, "selected_epochs": [r["selected_epoch"] for r in runs]})
+        seconds[name] = {"epoch_s": float(np.mean([r["epoch_s"] for r in runs])),
+                         "minutes": (time.perf_counter() - started) / 60}
         print(f"sweep {name}: dev wa-F1 {100 * rows[-1]['dev_wa_f1']:.2f} (epochs "
               f"{rows[-1]['selected_epochs']}) {points[name]}", flush=True)
     best = max(rows, key=lambda r: r["dev_wa_f1"])      # max keeps the first of equals
@@ -74,6 +75,7 @@ def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: P
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.write_text(table(result))
+    write_timings(out.with_suffix(".json"), seconds)   # beside, untracked: not results
     print(f"sweep: selected {best['point']} (dev wa-F1 {100 * best['dev_wa_f1']:.2f}) -> {out}, "
           f"{out.with_suffix('.json')}")
     return result
@@ -81,12 +83,12 @@ def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: P
 
 def table(result: dict) -> str:
     lines = [f"Dev-only sweep ({result['grid']}, seeds {result['seeds']}): {result['selection']}.", "",
-             "| point | settings | dev wa-F1 | selected epochs | s/epoch |", "|---|---|---|---|---|"]
+             "| point | settings | dev wa-F1 | selected epochs |", "|---|---|---|---|"]
     for r in result["points"]:
         mark = " **(selected)**" if r["point"] == result["selected"]["point"] else ""
         settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "(the recipe as is)"
         lines.append(f"| {r['point']}{mark} | {settings} | {100 * r['dev_wa_f1']:.2f} | "
-                     f"{', '.join(map(str, r['selected_epochs']))} | {r['epoch_s']:.2f} |")
+                     f"{', '.join(map(str, r['selected_epochs']))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -87,7 +87,9 @@ def test_each_corpus_gets_four_rows_per_feature_set(benchmark_run):
                 metrics = json.loads((metrics_dir / f"{features}_{variant}.details.json").read_text())
                 headline = json.loads((metrics_dir / f"{features}_{variant}.json").read_text())
                 assert headline["test"]["wa_f1"] == round(metrics["test_wa_f1"]["mean"], 6)
-                assert METRIC_KEYS | {"selected_epochs", "epoch_s", "seeds"} <= set(metrics)
+                assert METRIC_KEYS | {"selected_epochs", "seeds"} <= set(metrics) and "epoch_s" not in metrics
+                timings = json.loads((metrics_dir / f"{features}_{variant}.timings.json").read_text())
+                assert timings["epoch_s"]["n"] == 2 and timings["epoch_s"]["mean"] > 0   # beside, untracked
                 assert metrics["seeds"] == [0, 1] and len(metrics["test_wa_f1"]["per_seed"]) == 2
                 assert 0 <= metrics["test_wa_f1"]["mean"] <= 1
                 assert metrics["features"]["text"]["dim"] == 384
