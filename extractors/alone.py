@@ -1,26 +1,28 @@
-"""Batch invariance: on the CPU every input goes through the model alone.
+"""Batch invariance: an input's vector does not depend on the inputs batched with it.
 
-A row of a batched matrix product does not keep its bits when the batch around it changes: the
-BLAS chooses kernels and blocking by the matrix's shape, and padding changes the shape too.
-Measured here (torch 2.14.1, MKL, 2 cores): all-MiniLM-L6-v2 vectors of equal-length sentences
-(no padding) differed in the last bits between batches of 1, 5 and 32 for 271 of 339 sentences;
-a lone ``Linear(384, 1536)`` row differs between 1-15 rows and more; and a lone sentence's vector
-differs between 1 and 2 torch threads. So a vector computed in batches depends on its neighbours,
-hence on what the feature store already held (only the missing inputs are batched).
+A row of a batched matrix product does not keep its bits when the batch around it changes shape:
+the BLAS chooses kernels, blocking and the split across threads by the matrix's shape, and padding
+to the longest input changes the shape too. Measured here (torch 2.14.1, MKL, 2 cores):
+all-MiniLM-L6-v2 vectors of equal-length sentences (no padding) differed in the last bits between
+batches of 1, 5 and 32 for 271 of 339 sentences; a ``Linear(384, 1536)`` row differs between 1-15
+rows and more; a lone sentence's vector differs between 1 and 2 torch threads. Only the inputs
+missing from the feature store are batched, so batched vectors depended on what the store held.
 
-On the CPU each input is therefore computed as a batch of one, never padded, by single-threaded
-torch, in a pool of worker threads (one per torch thread the process had): its vector is a
-function of the input alone, whatever the batch, the store or the core count. Measured on 2 cores
-(``benchmarks/extract_speed.py``): text 180 against 225 utterances/s batched, visual faster than
-batched (29 against 21). On CUDA inputs are batched for throughput (``batch_size: 1`` gives the
-same invariance there); the identity names the device (:func:`model.device.compute_identity`), so
-vectors of the two never share a feature-store shelf.
+So every input is computed in a **canonical batch**: exactly ``batch_size`` inputs of one shape
+(``shape_of``: for text the token length rounded up to a multiple of 8, padded to it; for video
+the number of frames), the last batch of a shape filled up with copies of its first input. Every
+product then has the same shape, whatever the neighbours. On the CPU each batch runs with
+single-threaded torch, batches spread over as many worker threads as torch had threads, so the
+core count does not change a bit either. Within one shape, a row's result does not depend on its
+position or its neighbours (measured: all rows equal across random compositions, 1 thread); the
+tests check it byte for byte for every extractor family. The same batches run on CUDA, one after
+another (by construction; not yet measured on a GPU).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -31,13 +33,34 @@ T = TypeVar("T")
 _threads_lock = threading.Lock()
 
 
-def forward_invariant(forward_batch: Callable[[list[T]], np.ndarray], items: Sequence[T],
+def forward_invariant(forward_batch: Callable[[list[T], Hashable], np.ndarray], items: Sequence[T], *,
+                      batch_size: int, shape_of: Callable[[T], Hashable],
                       device: torch.device) -> np.ndarray:
-    """``forward_batch`` over ``items``: one call on CUDA; on the CPU one call per item, alone
-    (``forward_batch`` must then be safe to call from several threads at once)."""
-    if device.type != "cpu" or len(items) == 0:
-        return forward_batch(list(items))
-    return np.concatenate(each_alone(lambda item: forward_batch([item]), items))
+    """``forward_batch(batch, shape)`` -> ``(len(batch), d)`` over ``items`` in canonical batches
+    (module docstring); rows returned in the order of ``items``. On the CPU ``forward_batch`` is
+    called from several threads at once and must be safe for that."""
+    if len(items) == 0:
+        return np.zeros((0, 0), np.float32)   # callers with nothing to compute do not call
+    batch_size = max(1, int(batch_size))
+    groups: dict[Hashable, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(shape_of(item), []).append(i)
+    jobs = []
+    for shape, members in groups.items():
+        for start in range(0, len(members), batch_size):
+            rows = members[start:start + batch_size]
+            filler = [items[rows[0]]] * (batch_size - len(rows))
+            jobs.append((rows, [items[i] for i in rows] + filler, shape))
+
+    def run(job) -> np.ndarray:
+        rows, batch, shape = job
+        return forward_batch(batch, shape)[:len(rows)]
+
+    outputs = each_alone(run, jobs) if device.type == "cpu" else [run(job) for job in jobs]
+    out = np.empty((len(items), outputs[0].shape[1]), np.float32)
+    for (rows, _, _), result in zip(jobs, outputs):
+        out[rows] = result
+    return out
 
 
 def each_alone(fn: Callable[[T], np.ndarray], items: Sequence[T]) -> list[np.ndarray]:

@@ -43,19 +43,35 @@ def utterance_input(row: pd.Series, turns: int, contexts: dict[str, str]) -> Inp
     return speaker_tagged(row["speaker"], text), contexts.get(row["utterance_id"], "")
 
 
-def tokenize(tokenizer, inputs: list[Input], max_length: int) -> tuple[dict, torch.Tensor]:
-    """The padded batch and, per token, whether the mean pools over it (B, T)."""
+LENGTH_STEP = 8   # token lengths padded up to a multiple of this (the extractor's canonical shapes)
+
+
+def padded_length(tokenizer, item: Input, max_length: int) -> int:
+    """The token length of ``item`` (truncated to ``max_length``) rounded up to a multiple of
+    :data:`LENGTH_STEP`, at most ``max_length``: the extractor pads it to this whatever its batch."""
+    if isinstance(item, tuple):
+        ids = tokenizer(item[0], item[1], truncation="longest_first", max_length=max_length)["input_ids"]
+    else:
+        ids = tokenizer(item, truncation=True, max_length=max_length)["input_ids"]
+    return min(max_length, -(-len(ids) // LENGTH_STEP) * LENGTH_STEP)
+
+
+def tokenize(tokenizer, inputs: list[Input], max_length: int,
+             pad_to: int | None = None) -> tuple[dict, torch.Tensor]:
+    """The padded batch (to the longest input, or to ``pad_to`` >= every input's truncated
+    length) and, per token, whether the mean pools over it (B, T)."""
+    padding, max_length = ("max_length", pad_to) if pad_to else (True, max_length)
     if inputs and isinstance(inputs[0], tuple):
         if not getattr(tokenizer, "is_fast", False):
             raise ExtractorError("context_turns > 0 needs a fast tokenizer (tokenizer.json) to tell the "
                                  "utterance's tokens from the context's")
         first, second = zip(*inputs)
-        batch = tokenizer(list(first), list(second), padding=True, truncation="longest_first",
+        batch = tokenizer(list(first), list(second), padding=padding, truncation="longest_first",
                           max_length=max_length, return_tensors="pt")
         own = torch.tensor([[s == 0 for s in batch.sequence_ids(i)] for i in range(len(inputs))],
                            dtype=torch.float32)
     else:
-        batch = tokenizer(list(inputs), padding=True, truncation=True, max_length=max_length,
+        batch = tokenizer(list(inputs), padding=padding, truncation=True, max_length=max_length,
                           return_tensors="pt")
         own = batch["attention_mask"].float()
     return dict(batch), own

@@ -10,8 +10,8 @@ Pooling: ``cls`` (first token, as the published RoBERTa features) or ``mean`` ov
 ``layers``: 1 = last hidden layer, k = average of the last k. ``context_turns`` k > 0 reads each
 utterance after its previous k turns (:mod:`extractors.text.encoding`). Batches are formed from
 utterances sorted by length (``order_key``: less padding on CUDA), run without grad, with fp16/bf16
-autocast on CUDA (``precision``); on the CPU each utterance is encoded alone, so its vector does not
-depend on its batch (:mod:`extractors.alone`).
+autocast on CUDA (``precision``), in canonical batches: ``batch_size`` utterances padded to the same
+multiple of 8 tokens, so a vector does not depend on its batch (:mod:`extractors.alone`).
 
 A folder written by the ``finetune`` stage (:mod:`extractors.text.finetune`) carries its provenance
 in ``finetune.json``: it joins the identity (base model, corpus, split hash, params, seed), sets
@@ -39,7 +39,14 @@ import pandas as pd
 
 from extractors.alone import forward_invariant
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure
-from extractors.text.encoding import POOLINGS, dialogue_contexts, pool, tokenize, utterance_input
+from extractors.text.encoding import (
+    POOLINGS,
+    dialogue_contexts,
+    padded_length,
+    pool,
+    tokenize,
+    utterance_input,
+)
 from model.device import autocast, compute_identity, pick_device
 
 FINETUNE_FILE = "finetune.json"
@@ -180,9 +187,14 @@ class TransformersText(Extractor):
     def _encode(self, model, inputs: list[str | tuple[str, str]]) -> np.ndarray:
         import torch
 
-        def encode(batch_inputs: list[str | tuple[str, str]]) -> np.ndarray:
+        max_length = int(self.params["max_length"])
+
+        def length(item: str | tuple[str, str]) -> int:
+            return padded_length(self.tokenizer, item, max_length)
+
+        def encode(batch_inputs: list[str | tuple[str, str]], pad_to: int) -> np.ndarray:
             with self._tokenizer_lock:    # a fast tokenizer's padding state is not thread-safe
-                batch, own = tokenize(self.tokenizer, batch_inputs, int(self.params["max_length"]))
+                batch, own = tokenize(self.tokenizer, batch_inputs, max_length, pad_to=pad_to)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             k = int(self.params["layers"])
             with torch.inference_mode(), autocast(self.device, self.params["precision"]):
@@ -192,7 +204,8 @@ class TransformersText(Extractor):
                 pooled = pool(hidden, own.to(self.device), self.params["pooling"])
             return pooled.cpu().numpy().astype(np.float32)
 
-        return forward_invariant(encode, inputs, self.device)
+        return forward_invariant(encode, inputs, batch_size=self.batch_size, shape_of=length,
+                                 device=self.device)
 
     def _fold_model(self, fold: int):
         if fold not in self._fold_models:

