@@ -125,7 +125,7 @@ class TransformersText(Extractor):
                 "revision": self.params["revision"] or getattr(self.model.config, "_commit_hash", None),
                 "weights_sha256": weights_digest(self.source),
                 "transformers": transformers.__version__,
-                **{k: self.params[k] for k in ("pooling", "layers", "max_length")},
+                **{k: self.params[k] for k in ("pooling", "layers", "max_length", "batch_size")},
                 "context_turns": self.context_turns,
                 "compute": compute_identity(self.device, self.params["precision"]),
                 "finetune": None if self.finetune is None else {

@@ -104,7 +104,8 @@ class TorchvisionVisual(Extractor):
                 "torchvision": torchvision.__version__, "torch": torch.__version__.split("+")[0],
                 "opencv": cv2.__version__,
                 "compute": compute_identity(self.device, self.params["precision"]),
-                **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction")}}
+                **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction",
+                                                    "batch_size")}}
 
     def load(self, row: pd.Series, media_path: MediaPath) -> dict:
         import cv2
