@@ -66,12 +66,15 @@ def stage_main(name: str | Callable[[argparse.Namespace], str], doc: str | None,
                ) -> Callable[[list[str] | None], int]:
     """The ``main(argv) -> exit code`` of a stage (``name`` may depend on the arguments, e.g.
     ``extract@audio``); ``params``: whether it reads a params file (``--params``, ``--set``)."""
-    def main(argv: list[str] | None = None) -> int:
+    def build_parser() -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(description=(doc or str(name)).strip().splitlines()[0])
         add_arguments(parser)
         if params:
             add_params_arguments(parser)
-        args = parser.parse_args(argv)
+        return parser
+
+    def main(argv: list[str] | None = None) -> int:
+        args = build_parser().parse_args(argv)
         label = name(args) if callable(name) else name
         try:
             run_cli(args)
@@ -83,4 +86,5 @@ def stage_main(name: str | Callable[[argparse.Namespace], str], doc: str | None,
             write_import_trace(label)
         return 0
 
+    main.build_parser = build_parser   # the documented commands are checked against it (tests/test_docs.py)
     return main
