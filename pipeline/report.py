@@ -1,12 +1,15 @@
 """Stage ``report``: metrics of evaluate / baseline stages -> a Markdown results table.
 
     python -m pipeline.report METRICS.json|DIR [...] --out results.md [--title TEXT] [--command TEXT]
+        [--timings]
 
 One row per metrics file (its stem names the row; the numbers are read from its
 ``.details.json``; a folder stands for every metrics file in it, grouped by feature set, then
 diff, gat, none, logreg): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
 per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
 number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
+Seconds come from the ``*.timings.json`` beside each file only with ``--timings`` (else "—"): they
+are measurements, not results, and a DVC stage's table must be the same bytes on a rerun.
 """
 from __future__ import annotations
 
@@ -55,8 +58,9 @@ def metrics_files(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
-    """A Markdown table with one row per metrics file (folders expanded: :func:`metrics_files`)."""
+def table(paths: Sequence[Path], title: str = "", command: str = "", timings: bool = False) -> str:
+    """A Markdown table with one row per metrics file (folders expanded: :func:`metrics_files`);
+    ``timings``: seconds from the untracked timings files (not reproducible)."""
     paths = metrics_files(paths)
     if not paths:
         raise ValueError("no metrics files given")
@@ -66,7 +70,7 @@ def table(paths: Sequence[Path], title: str = "", command: str = "") -> str:
         if not details.is_file():
             raise FileNotFoundError(f"{details}: details of {path} not found (written by the "
                                     "evaluate / baseline stage beside it)")
-        metrics = {**json.loads(details.read_text()), **read_timings(path)}
+        metrics = {**json.loads(details.read_text()), **(read_timings(path) if timings else {})}
         try:
             rows.append(row(Path(path).stem, metrics))
         except KeyError as exc:
@@ -85,10 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--title", default="")
     parser.add_argument("--command", default="")
+    parser.add_argument("--timings", action="store_true",
+                        help="fill the seconds column from the *.timings.json beside each file "
+                             "(not reproducible: leave it off in DVC stages)")
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    text = table(args.metrics, args.title, args.command)
+    text = table(args.metrics, args.title, args.command, timings=args.timings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text, end="")

@@ -45,3 +45,13 @@ def test_a_folder_gives_every_metrics_file_grouped_by_features(tmp_path):
     assert rows == ["minilm_diff", "minilm_gat", "minilm_logreg", "minilm_ft_diff", "minilm_ft_none", "mpnet_diff"]
     with pytest.raises(ValueError, match="no metrics files given"):
         table([tmp_path / "empty_dir"] if (tmp_path / "empty_dir").mkdir() is None else [])
+
+
+def test_seconds_come_from_the_timings_beside_only_when_asked(tmp_path):
+    """Seconds are measurements: the table a DVC stage writes leaves them out, so it is the same
+    bytes on a rerun; --timings fills them from the untracked *.timings.json."""
+    (tmp_path / "meld_diff.details.json").write_text(json.dumps(metrics(selected_epochs=[3], seeds=[0, 1])))
+    (tmp_path / "meld_diff.timings.json").write_text(json.dumps({"epoch_s": {"mean": 2.5}}))
+    plain = table([tmp_path / "meld_diff.json"]).splitlines()[2]
+    assert plain.endswith("| epochs 3 | — | 2 |")
+    assert table([tmp_path / "meld_diff.json"], timings=True).splitlines()[2].endswith("| epochs 3 | 2.50 | 2 |")
