@@ -31,6 +31,7 @@ from pipeline.cli import stage_main
 from pipeline.lib import manifest
 from pipeline.lib.params import load_params
 from pipeline.lib.schema import validate
+from pipeline.lib.timings import write_timings
 
 
 def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
@@ -54,16 +55,24 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
     if out_dir.exists():
         shutil.rmtree(out_dir)
     work.rename(out_dir)
+    minutes = provenance.get("minutes")      # None: found finished, nothing trained now
+    fold_minutes = provenance.get("crossfit_minutes")
+    if minutes is not None:
+        write_timings(out_dir, {"minutes": minutes, "crossfit_minutes": fold_minutes})
     if "crossfit" in provenance:
         print("finetune: cross-fitted train features from " + ", ".join(
-            f"fold {i} (dev wa-F1 {s['dev_wa_f1']:.4f}, {minutes:.1f} min)" for i, (s, minutes) in
-            enumerate(zip(provenance["crossfit"]["selected"], provenance["crossfit"]["minutes"]))))
+            f"fold {i} (dev wa-F1 {s['dev_wa_f1']:.4f}, {_minutes(m)})" for i, (s, m) in
+            enumerate(zip(provenance["crossfit"]["selected"], fold_minutes or [None] * folds))))
     selected = provenance["selected"]
     print(f"finetune: {config.base_model} on {provenance['corpus']} ({provenance['train_utterances']} "
-          f"train utterances, {provenance['dev_utterances']} dev) in {provenance['minutes']:.1f} min; "
+          f"train utterances, {provenance['dev_utterances']} dev) in {_minutes(minutes)}; "
           f"selected epoch {selected['epoch']} step {selected['step']} (dev wa-F1 "
           f"{selected['dev_wa_f1']:.4f}) -> {out_dir} (set extract.text.transformers.model: {out_dir})")
     return provenance
+
+
+def _minutes(minutes: float | None) -> str:
+    return "(already done)" if minutes is None else f"{minutes:.1f} min"
 
 
 def work_dir(out_dir: Path) -> Path:

@@ -297,8 +297,10 @@ def finetune_with_folds(table: pd.DataFrame, labels: list[str], config: Finetune
     provenance["crossfit"] = {
         "folds": folds, "fold_of": fold_of, "stop_at": list(stop_at),
         "weights_sha256": [weights_digest(str(crossfit / f"fold_{f}")) for f in range(folds)],
-        "selected": [run["selected"] for run in runs], "minutes": [run["minutes"] for run in runs]}
-    (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+        "selected": [run["selected"] for run in runs]}
+    written = {k: v for k, v in provenance.items() if k != "minutes"}
+    (out_dir / FINETUNE_FILE).write_text(json.dumps(written, indent=2) + "\n")
+    provenance["crossfit_minutes"] = [run.get("minutes") for run in runs]   # for the log only
     return provenance
 
 
@@ -398,17 +400,17 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
         "train_dialogues": sorted({dialogue_of[u] for u in state.trained_on}),
         "train_utterances": len(train.ids), "dev_utterances": len(dev.ids),
         "params": asdict(config), "selected": state.best, "device": str(device),
-        "minutes": elapsed_s / 60,
         "libraries": {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
                       "transformers": transformers.__version__},
         "trained_on": state.trained_on, "run_key": run_key,
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
-    with open(out_dir / CURVE_FILE, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(state.curve[0]))
+    with open(out_dir / CURVE_FILE, "w", newline="") as fh:   # seconds: measurements, not results
+        writer = csv.DictWriter(fh, fieldnames=[k for k in state.curve[0] if k != "elapsed_s"],
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(state.curve)
-    return provenance
+    return {**provenance, "minutes": elapsed_s / 60}   # returned for the log, never written here
 
 
 def write_disabled(out_dir: Path) -> None:

@@ -214,6 +214,13 @@ def test_the_stage_resumes_a_killed_run_after_dvc_deleted_its_output(corpus, tin
     stage.run(params, prepared, out, progress=False)
     assert "resuming after epoch 1" in capsys.readouterr().out
     assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+    # Every file of the output, provenance and curve included, is the uninterrupted run's: the
+    # seconds went to the untracked timings beside it.
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert {"finetune.json", "curve.csv"} <= {str(f) for f in files}
+    for f in files:
+        assert (out / f).read_bytes() == (tmp_path / "whole" / f).read_bytes(), f
+    assert json.loads((tmp_path / "whole.timings.json").read_text())["minutes"] > 0
     assert not stage.work_dir(out).exists()
     monkeypatch.setattr(ft, "evaluate", lambda *a, **k: pytest.fail("a finished fine-tuning ran again"))
     assert stage.run(params, prepared, out, progress=False)["run_key"] == whole["run_key"]
