@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from model.class_weights import check_class_weights
 from model.scores import scores
 
 
@@ -40,8 +41,7 @@ def fit_logistic_regression(x_train: np.ndarray, y_train: np.ndarray, x_dev: np.
     """Fit one classifier per ``C``; keep the best on dev weighted F1 (first wins ties)."""
     if not len(Cs):
         raise ValueError("baseline.Cs: give at least one value")
-    if class_weights not in ("inverse_frequency", "none"):
-        raise ValueError(f"baseline.class_weights={class_weights!r}: use inverse_frequency or none")
+    check_class_weights(class_weights, "baseline.class_weights")
     weight = "balanced" if class_weights == "inverse_frequency" else None   # n / (k * count_c)
     best: Selected | None = None
     dev_by_c = {}

@@ -19,6 +19,7 @@ import torch
 
 from model import MODELS
 from model.ambdsgdn import AMBDSGDN, ModelConfig
+from model.class_weights import check_class_weights, loss_weights
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
 from model.device import pick_device
@@ -48,8 +49,7 @@ class TrainConfig:
             raise ValueError(f"train.q_rule={self.q_rule!r}: use one of {', '.join(Q_RULES)}")
         if self.p_metric not in P_METRICS:
             raise ValueError(f"train.p_metric={self.p_metric!r}: use one of {', '.join(P_METRICS)}")
-        if self.class_weights not in ("inverse_frequency", "none"):
-            raise ValueError(f"train.class_weights={self.class_weights!r}: use inverse_frequency or none")
+        check_class_weights(self.class_weights, "train.class_weights")
         for key in ("epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"train.{key}={getattr(self, key)}: must be >= 1")
@@ -67,14 +67,6 @@ def set_seed(seed: int) -> np.random.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
-
-
-def class_weights(train: list[Dialogue], num_classes: int, kind: str) -> torch.Tensor | None:
-    if kind == "none":
-        return None
-    counts = np.bincount(np.concatenate([d.labels for d in train]), minlength=num_classes)
-    weights = counts.sum() / (num_classes * np.maximum(counts, 1))
-    return torch.tensor(weights, dtype=torch.float32)
 
 
 @dataclass
@@ -133,7 +125,8 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
     device = pick_device(config.device)
     model = AMBDSGDN(model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = class_weights(splits["train"], model_config.num_classes, config.class_weights)
+    weights = loss_weights(np.concatenate([d.labels for d in splits["train"]]), model_config.num_classes,
+                           config.class_weights)
     weights = weights.to(device) if weights is not None else None
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

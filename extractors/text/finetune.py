@@ -42,6 +42,7 @@ from extractors.base import ExtractorError
 from extractors.text.encoding import dialogue_contexts, pool, tokenize, utterance_input
 from extractors.text.finetune_config import FinetuneConfig
 from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
+from model.class_weights import loss_weights
 from model.device import pick_device
 from model.scores import scores
 
@@ -195,7 +196,8 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
                        config.dropout).to(chosen)
     steps_per_epoch = math.ceil(len(train.ids) / config.batch_size)
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
-    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(config, train, len(labels), chosen))
+    weights = loss_weights(train.labels, len(labels), config.class_weights, chosen)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
     scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
     state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
     trained_on = set(state.trained_on)
@@ -326,15 +328,6 @@ def _optimizer(model: nn.Module, config: FinetuneConfig, total_steps: int):
          {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0}], lr=config.lr)
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
                                                       total_steps)
-
-
-def _class_weights(config: FinetuneConfig, train: Examples, num_classes: int,
-                   device: torch.device) -> torch.Tensor | None:
-    """Inverse class frequency on the train split (n / (k * count_c)), or None."""
-    if config.class_weights == "none":
-        return None
-    counts = np.bincount(train.labels, minlength=num_classes)
-    return torch.tensor(counts.sum() / (num_classes * np.maximum(counts, 1)), dtype=torch.float32).to(device)
 
 
 def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples, labels: list[str],

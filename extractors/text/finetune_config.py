@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.class_weights import check_class_weights
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -32,8 +34,7 @@ class FinetuneConfig:
 
         if self.pooling not in POOLINGS:
             raise ValueError(f"finetune.pooling={self.pooling!r}: use {' or '.join(POOLINGS)}")
-        if self.class_weights not in ("inverse_frequency", "none"):
-            raise ValueError(f"finetune.class_weights={self.class_weights!r}: use inverse_frequency or none")
+        check_class_weights(self.class_weights, "finetune.class_weights")
         for key in ("epochs", "batch_size", "max_length", "evals_per_epoch", "patience"):
             if getattr(self, key) < 1:
                 raise ValueError(f"finetune.{key}={getattr(self, key)}: must be >= 1")
