@@ -26,7 +26,6 @@ import csv
 import hashlib
 import json
 import math
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve
 from model.class_weights import loss_weights
 from model.device import pick_device
 from model.scores import scores
+from model.versions import library_versions
 
 FORMAT_VERSION = 1
 CURVE_FILE = "curve.csv"
@@ -374,8 +374,6 @@ def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, state:
 def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneConfig, source: str,
                   table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, state: Progress,
                   device: torch.device, elapsed_s: float, run_key: str) -> dict:
-    import transformers
-
     for old in out_dir.iterdir():
         if old.name not in (RESUME_DIR, CROSSFIT_DIR):
             shutil.rmtree(old) if old.is_dir() else old.unlink()
@@ -393,8 +391,7 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
         "train_dialogues": sorted({dialogue_of[u] for u in state.trained_on}),
         "train_utterances": len(train.ids), "dev_utterances": len(dev.ids),
         "params": asdict(config), "selected": state.best, "device": str(device),
-        "libraries": {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
-                      "transformers": transformers.__version__},
+        "libraries": library_versions("transformers"),
         "trained_on": state.trained_on, "run_key": run_key,
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import pickle
-import platform
 from pathlib import Path
 
 import torch
 
 from model.ambdsgdn import AMBDSGDN
 from model.training import restore
+from model.versions import library_versions
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -33,14 +33,6 @@ FILES = (CONFIG_FILE, WEIGHTS_FILE, PROVENANCE_FILE)
 
 class ArtifactError(ValueError):
     """A model folder that cannot be used; the message names the file and what is wrong."""
-
-
-def library_versions() -> dict[str, str]:
-    import numpy
-    import sklearn
-
-    return {"python": platform.python_version(), "torch": torch.__version__.split("+")[0],
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
 
 
 def save(out_dir: Path, *, model: str, model_config: dict, labels: list[str], corpus: str,
