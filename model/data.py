@@ -80,16 +80,21 @@ def batches(items: Sequence[Dialogue], batch_size: int, matrices: Mapping[str, n
     so a batch holds dialogues of similar length (less padding), then the batches are shuffled.
     Without: in the given order.
     """
-    if rng is None:
-        order = np.arange(len(items))
-        groups = [order[s:s + batch_size] for s in range(0, len(items), batch_size)]
-    else:
-        order = rng.permutation(len(items))
-        window = batch_size * BUCKET
-        groups = []
-        for s in range(0, len(items), window):
-            chunk = sorted(order[s:s + window], key=lambda i: len(items[i].rows))
-            groups += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
-        groups = [groups[i] for i in rng.permutation(len(groups))]
-    for group in groups:
+    for group in length_batches([len(d.rows) for d in items], batch_size, rng, window=BUCKET):
         yield collate([items[i] for i in group], matrices, present)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None = None, *,
+                   window: int = BUCKET, sort: bool = False) -> list[np.ndarray]:
+    """Index batches of similar lengths, the one length-bucketed batcher (dialogues here, utterances
+    in the text fine-tuning): with ``rng``, the indices shuffled, sorted by length within windows of
+    ``window`` batches, then the batches shuffled; without, in order (``sort``: by length)."""
+    n = len(lengths)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable") if sort else np.arange(n)
+        return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    order, out = rng.permutation(n), []
+    for s in range(0, n, batch_size * window):
+        chunk = sorted(order[s:s + batch_size * window], key=lambda i: lengths[i])
+        out += [np.array(chunk[k:k + batch_size]) for k in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]

@@ -42,6 +42,7 @@ from extractors.text.encoding import dialogue_contexts, pool, tokenize, utteranc
 from extractors.text.finetune_config import FinetuneConfig
 from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
 from model.class_weights import loss_weights
+from model.data import length_batches
 from model.device import pick_device
 from model.scores import scores
 from model.versions import library_versions
@@ -107,20 +108,6 @@ def examples(table: pd.DataFrame, labels: list[str], split: str, turns: int,
                     rows["label"].map(index).to_numpy())
 
 
-def batches_by_length(n: int, lengths: list[int], batch_size: int, rng: np.random.Generator | None
-                      ) -> list[np.ndarray]:
-    """Index batches of similar lengths (little padding): shuffled, sorted within windows of 50
-    batches, the batches shuffled again; without ``rng``, sorted by length."""
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    order, window, out = rng.permutation(n), batch_size * 50, []
-    for s in range(0, n, window):
-        chunk = sorted(order[s:s + window], key=lambda i: lengths[i])
-        out += [np.array(chunk[k:k + batch_size]) for k in range(0, len(chunk), batch_size)]
-    return [out[i] for i in rng.permutation(len(out))]
-
-
 def _length(item) -> int:
     return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
 
@@ -130,8 +117,7 @@ def evaluate(model: Classifier, tokenizer, data: Examples, config: FinetuneConfi
     model.eval()
     predicted = np.zeros(len(data.ids), np.int64)
     with torch.inference_mode():
-        for idx in batches_by_length(len(data.ids), [_length(x) for x in data.inputs],
-                                     config.batch_size * 2, None):
+        for idx in length_batches([_length(x) for x in data.inputs], config.batch_size * 2, sort=True):
             batch, own = tokenize(tokenizer, [data.inputs[i] for i in idx], config.max_length)
             with _autocast(device, config):
                 logits = model({k: v.to(device) for k, v in batch.items()}, own.to(device))
@@ -214,7 +200,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
         torch.manual_seed(config.seed * 1000 + epoch)
         model.train()
         losses = []
-        for step, idx in enumerate(batches_by_length(len(train.ids), lengths, config.batch_size, rng), 1):
+        for step, idx in enumerate(length_batches(lengths, config.batch_size, rng, window=50, sort=True), 1):
             trained_on.update(train.ids[i] for i in idx)
             batch, own = tokenize(tokenizer, [train.inputs[i] for i in idx], config.max_length)
             optimizer.zero_grad(set_to_none=True)
