@@ -33,12 +33,12 @@ sys.path.insert(0, str(REPO))
 def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> dict:
     import pandas as pd
 
+    from config.params import load_section
     from extractors import get_extractor, section_params
     from extractors.base import UtteranceFailure
     from extractors.runner import extract
     from extractors.store import FeatureStore
     from pipeline.lib import manifest
-    from pipeline.lib.params import load_section
 
     if modality == "audio":
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})   # one core

@@ -24,9 +24,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from model.ambdsgdn import ModelConfig  # noqa: E402
+from config.model import ModelConfig  # noqa: E402
+from config.train import TrainConfig  # noqa: E402
 from model.data import Dialogue  # noqa: E402
-from model.training import TrainConfig, train_one  # noqa: E402
+from model.training import train_one  # noqa: E402
 
 DIMS = {"text": 1024, "audio": 1582, "visual": 342}
 CSV = REPO.parent / "shared" / "data" / "iemocap_text" / "iemocap_text.csv"

@@ -8,7 +8,7 @@ name (``extract.audio.opensmile``, ``extract.audio.librosa``): see :func:`sectio
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Media decoding runs in a thread beside the model. With OpenMP's default busy-waiting, torch's
@@ -16,8 +16,9 @@ from typing import Any
 # visual throughput on 2 cores (benchmarks/extract_speed.py). Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from extractors.base import Extractor, ExtractorError
-from model.registry import Registry
+from config.registry import Registry
+from config.vocabulary import MODALITIES
+from extractors.base import Extractor, ExtractorError, code_digest
 
 # name -> "module:Class", imported on first use (torch / transformers load only when chosen).
 # The module path's second part is the modality (see families()).
@@ -33,6 +34,11 @@ def extractor_class(name: str) -> type[Extractor]:
     return EXTRACTORS.get(name)
 
 
+def extractor_code_digest(name: str) -> str:
+    """The ``code_sha256`` the extractor ``name`` would record today, without importing it."""
+    return code_digest(str(EXTRACTORS.target(name)).partition(":")[0])
+
+
 def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None,
                   device: str = "auto") -> Extractor:
     """Instantiate the extractor ``name`` for ``modality`` with its params (checked), on ``device``."""
@@ -45,6 +51,12 @@ def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None
 def families(modality: str) -> list[str]:
     """The registered extractor names of ``modality`` (read from the module paths: no import)."""
     return [name for name in EXTRACTORS.names() if EXTRACTORS.target(name).split(".")[1] == modality]
+
+
+def params_extensions(modalities: Sequence[str] = MODALITIES) -> dict:
+    """The ``extract.<modality>`` sections' family keys for :func:`config.schema.validate`: the
+    registered names (each family checks its own params when built; nothing imported now)."""
+    return {f"extract.{m}": dict.fromkeys(families(m)) for m in modalities}
 
 
 def section_params(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ versions, params). A cache written under one identity is never read under anothe
 """
 from __future__ import annotations
 
+import ast
 import hashlib
-import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-# The manifest is the extractors' input contract: its vocabulary is imported, never restated.
-from pipeline.lib.manifest import MEDIA_PREFIX, SOURCE_COLUMN
+# The manifest's vocabulary (the extractors' input contract) is imported, never restated.
+from config.vocabulary import MEDIA_PREFIX, SOURCE_COLUMN
 
 
 class ExtractorError(ValueError):
@@ -95,19 +95,9 @@ class Extractor(ABC):
         return {}
 
     @classmethod
-    def implementation_files(cls) -> list[Path]:
-        """Source files whose code shapes this extractor's output (hashed into the identity)."""
-        here = Path(__file__).parent
-        return [Path(inspect.getsourcefile(cls)), here / "base.py", here / "media_io.py"]
-
-    @classmethod
     def code_digest(cls) -> str:
-        """sha256 (16 hex) of :meth:`implementation_files`: known without loading any model, so a
-        reader can refuse a cache built by other code."""
-        digest = hashlib.sha256()
-        for path in cls.implementation_files():
-            digest.update(path.read_bytes())
-        return digest.hexdigest()[:16]
+        """The digest of this extractor's code (:func:`code_digest` of its module)."""
+        return code_digest(cls.__module__)
 
     def full_identity(self) -> dict:
         """``identity()`` plus the implementation's source digest: editing an extractor's code
@@ -153,6 +143,65 @@ class Extractor(ABC):
                      row["video_side"] if prefix == "video" else "",
                      None if content else f"absent:{row[column]}"]
         return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+REPO = Path(__file__).resolve().parents[1]
+CODE_PACKAGES = ("extractors", "model")   # where the code that shapes a vector lives
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of a project module, from its dotted name (nothing is imported)."""
+    base = REPO.joinpath(*module.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def implementation_files(module: str) -> list[Path]:
+    """The files whose code shapes an extractor's vectors: its module's and, transitively, those of
+    the modules it imports from :data:`CODE_PACKAGES` (package ``__init__`` files, registries,
+    aside), read from the import statements: nothing is imported, so a reader (the train stage)
+    can check a cache against the code without loading the extractor, and its DVC deps stay
+    those of the features."""
+    first = module_file(module)
+    if first is None:
+        raise ExtractorError(f"{module}: no such module in {REPO}")
+    files, todo = {first}, [first]
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for name in names:
+                path = module_file(name) if name.split(".")[0] in CODE_PACKAGES else None
+                if path is not None and path.name != "__init__.py" and path not in files:
+                    files.add(path)
+                    todo.append(path)
+    return sorted(files)
+
+
+def code_digest(module: str) -> str:
+    """sha256 (16 hex) of the code of :func:`implementation_files`, known without loading any
+    model, so a reader can refuse a cache built by other code. What is hashed is each file's path
+    and syntax tree without docstrings (:func:`code_fingerprint`): a comment, a docstring or the
+    layout changes no vector, so it keeps the identity, and the caches and the models trained
+    on them."""
+    digest = hashlib.sha256()
+    for path in implementation_files(module):
+        digest.update(f"{path.relative_to(REPO).as_posix()}\n{code_fingerprint(path.read_text(encoding='utf-8'))}\n"
+                      .encode())
+    return digest.hexdigest()[:16]
+
+
+def code_fingerprint(source: str) -> str:
+    """The code of a Python source as its syntax tree, less docstrings: equal for two sources
+    that differ only in comments, docstrings, blank lines or line breaks inside brackets."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
 
 
 def span(row: pd.Series, modality: str) -> tuple[float | None, float | None]:

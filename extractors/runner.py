@@ -29,16 +29,6 @@ from extractors.store import FeatureStore
 FAILURE_POLICIES = ("mask", "drop")
 
 
-@dataclass(frozen=True)
-class ExtractSection:
-    """One ``extract.<modality>`` section."""
-
-    name: str | None = None           # a registered extractor (required by the stage)
-    on_failure: str = "mask"          # mask | drop
-    max_failed_fraction: float = 0.1  # stop if more utterances than this fail
-    chunk_size: int = 128             # utterances per resumable chunk
-
-
 class ExtractionError(RuntimeError):
     """Too many utterances failed; the message lists the reasons."""
 

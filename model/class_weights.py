@@ -7,13 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASS_WEIGHTS = ("inverse_frequency", "none")
-
-
-def check_class_weights(kind: str, key: str) -> None:
-    """Refuse an unknown choice, naming the param (``train.class_weights``, ...)."""
-    if kind not in CLASS_WEIGHTS:
-        raise ValueError(f"{key}={kind!r}: use {' or '.join(CLASS_WEIGHTS)}")
+from config.vocabulary import check_class_weights
 
 
 def inverse_frequency(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -27,6 +21,6 @@ def loss_weights(labels: np.ndarray, num_classes: int, kind: str, device=None):
     check_class_weights(kind, "class_weights")
     if kind == "none":
         return None
-    import torch  # lazy: the params schema imports this module through the configs
+    import torch  # lazy: the baseline imports this module and never needs torch
 
     return torch.tensor(inverse_frequency(labels, num_classes), dtype=torch.float32, device=device)

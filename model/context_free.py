@@ -7,24 +7,15 @@ strength ``C`` is picked on dev wa-F1 (never on test). lbfgs is deterministic: n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.class_weights import check_class_weights
+from config.vocabulary import check_class_weights
 from model.scores import scores
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    """The ``baseline`` section."""
-
-    Cs: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])   # grid, picked on dev
-    class_weights: str = "inverse_frequency"      # inverse_frequency | none
-    max_iter: int = 2000
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Device choice and mixed precision, shared by training and the neural extractors.
 
-It lives in :mod:`model`, the bottom layer (no import of ``extractors`` or ``pipeline``), so that
-every package can use it."""
+It lives in :mod:`model`, below ``extractors`` and ``pipeline``, so that both can use it."""
 from __future__ import annotations
 
 import contextlib

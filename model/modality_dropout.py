@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
+from config.vocabulary import P_METRICS, Q_RULES, check_choice
+
 EPS = 1e-5                                   # Eq. 20
-Q_RULES = ("paper", "public_code")
-P_METRICS = ("eq19", "weighted_f1")
 
 
 def performance(pred: torch.Tensor, gold: torch.Tensor, num_classes: int, metric: str = "eq19"
@@ -40,8 +40,7 @@ def performance(pred: torch.Tensor, gold: torch.Tensor, num_classes: int, metric
     ``gold`` (an absent class has no defined weight). ``weighted_f1``: sklearn's
     ``f1_score(average="weighted", zero_division=0)``, the public code's measure. Empty input -> 0.
     """
-    if metric not in P_METRICS:
-        raise ValueError(f"train.p_metric={metric!r}: use one of {', '.join(P_METRICS)}")
+    check_choice(metric, P_METRICS, "train.p_metric")
     if gold.numel() == 0:
         return torch.zeros((), device=gold.device)
     support = torch.bincount(gold, minlength=num_classes).double()
@@ -64,8 +63,7 @@ def drop_rates(p: torch.Tensor, q_base: float, lam: float, rule: str = "paper", 
 
     With fewer than two modalities nothing can be balanced: zeros.
     """
-    if rule not in Q_RULES:
-        raise ValueError(f"train.q_rule={rule!r}: use one of {', '.join(Q_RULES)}")
+    check_choice(rule, Q_RULES, "train.q_rule")
     p = p.double()
     m = p.numel()
     if m < 2:

@@ -17,42 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from config.model import ModelConfig
+from config.train import TrainConfig
 from model import MODELS
-from model.ambdsgdn import AMBDSGDN, ModelConfig
-from model.class_weights import check_class_weights, loss_weights
+from model.ambdsgdn import AMBDSGDN
+from model.class_weights import loss_weights
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
 from model.device import pick_device
-from model.modality_dropout import P_METRICS, Q_RULES, adaptive_modality_dropout
+from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 100                              # paper §5.4
-    batch_size: int = 16
-    lr: float = 6.8e-5
-    weight_decay: float = 5e-5
-    class_weights: str = "inverse_frequency"     # inverse_frequency | none
-    device: str = "auto"
-    amp: bool = True                              # CUDA only
-    modality_dropout: bool = True
-    warm_up_epochs: int = 60
-    q_base: float = 0.3
-    lam: float = 0.9
-    p_exe: float = 0.5
-    q_rule: str = "paper"                         # paper (Eq. 20-24) | public_code
-    p_metric: str = "eq19"                        # eq19 | weighted_f1 (public code)
-
-    def __post_init__(self) -> None:
-        if self.q_rule not in Q_RULES:
-            raise ValueError(f"train.q_rule={self.q_rule!r}: use one of {', '.join(Q_RULES)}")
-        if self.p_metric not in P_METRICS:
-            raise ValueError(f"train.p_metric={self.p_metric!r}: use one of {', '.join(P_METRICS)}")
-        check_class_weights(self.class_weights, "train.class_weights")
-        for key in ("epochs", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"train.{key}={getattr(self, key)}: must be >= 1")
 
 
 @dataclass

@@ -17,13 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from model.context_free import BaselineConfig, fit_logistic_regression
+from config.baseline import BaselineConfig
+from config.params import load_params
+from config.schema import validate
+from extractors import params_extensions
+from model.context_free import fit_logistic_regression
 from pipeline.cli import stage_main
 from pipeline.lib.inputs import feature_provenance, load_inputs, split_counts
 from pipeline.lib.metrics import build_details, classification_report, details_path, seed_stat, write_metrics
-from pipeline.lib.params import load_params
-from pipeline.lib.schema import validate
 from pipeline.lib.timings import write_timings
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("baseline", "extract")
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
@@ -70,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    run(load_params(args.params, args.overrides), args.manifest, args.features, args.out, args.name)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
+    run(params, args.manifest, args.features, args.out, args.name)
 
 
 main = stage_main("baseline", __doc__, add_arguments, run_cli)

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline.lib.params import add_params_arguments
+from config.params import add_params_arguments
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "extractors", "model")   # the project's code (a venv may sit in the repo)
+PACKAGES = ("config", "pipeline", "extractors", "model")   # the project's code (a venv may sit in the repo)
 TRACE_ENV = "AMBDSGDN_TRACE_IMPORTS"
 
 

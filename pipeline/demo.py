@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from config.params import load_section
 from pipeline.cli import choices_epilog, stage_main
 from pipeline.democorpus import LAYOUTS, generate
-from pipeline.lib.params import load_section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config.params import load_params
+from extractors import params_extensions
 from model.device import pick_device
 from pipeline.cli import stage_main
 from pipeline.lib.inputs import failure_reasons, load_inputs, split_counts
@@ -34,7 +36,6 @@ from pipeline.lib.metrics import (
     write_metrics,
     write_per_class_csv,
 )
-from pipeline.lib.params import load_params
 from pipeline.lib.plots import plot_confusion, plot_curves
 from pipeline.lib.predictions import prediction_table, write_csv
 from pipeline.lib.runs import checkpoint_paths, epoch_seconds, read_curves, score_checkpoint
@@ -42,6 +43,10 @@ from pipeline.lib.timings import write_timings
 
 REFERENCE_NOTE = ("best test wa-F1 over training epochs, as the public reference implementation "
                   "reports it; it selects on test and is NOT a valid estimate: use test_wa_f1")
+
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("extract",)
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
@@ -93,8 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    run(load_params(args.params, args.overrides), args.manifest, args.features, args.models,
-        args.out, args.name)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
+    run(params, args.manifest, args.features, args.models, args.out, args.name)
 
 
 main = stage_main("evaluate", __doc__, add_arguments, run_cli)

@@ -19,16 +19,21 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from extractors import families, get_extractor, section_params
+from config.extract import ExtractSection
+from config.params import load_params
+from config.schema import schema, validate_section
+from config.vocabulary import MODALITIES
+from extractors import families, get_extractor, params_extensions, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
-from extractors.runner import ExtractSection, extract
+from extractors.runner import extract
 from extractors.store import FeatureStore
 from model.device import pick_device
 from pipeline.cli import choices_epilog, stage_main
 from pipeline.lib import manifest
-from pipeline.lib.manifest import MODALITIES
-from pipeline.lib.params import load_params
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("extract",)
 
 
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True, *,
@@ -37,13 +42,12 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
-    from pipeline.lib.schema import schema, validate_section
-
     if modality not in modalities:
         write_unused(out_dir, modality, list(modalities))
         print(f"extract {modality}: not in modalities {list(modalities)}: nothing to do -> {out_dir}")
         return {"modality": modality, "unused": True}
-    section = validate_section(schema()["extract"].children[modality], section, f"extract.{modality}")
+    spec = schema(["extract"])["extract"].children[modality]
+    section = validate_section(spec, section, f"extract.{modality}", params_extensions([modality]))
     pick_device(device)   # fails at once where the device is not there, before reading anything
     config = ExtractSection(**{f.name: section[f.name] for f in fields(ExtractSection)})
     if not config.name:
@@ -80,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_params(args.params, args.overrides)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
         args.out or Path("data/features") / args.modality, modalities=params["modalities"],
         device=params["device"], store=FeatureStore(args.store))

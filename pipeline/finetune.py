@@ -25,17 +25,22 @@ import shutil
 import sys
 from pathlib import Path
 
-from extractors.text.finetune import FinetuneConfig, finetune_with_folds, write_disabled
+from config.finetune import FinetuneConfig
+from config.params import load_params
+from config.schema import validate
+from extractors import params_extensions
+from extractors.text.finetune import finetune_with_folds, write_disabled
 from model.device import pick_device
 from pipeline.cli import stage_main
 from pipeline.lib import manifest
-from pipeline.lib.params import load_params
-from pipeline.lib.schema import validate
 from pipeline.lib.timings import write_timings
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("finetune",)
 
 
 def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
-    params = validate({**params, "finetune": params.get("finetune") or {}})
+    params = validate({**params, "finetune": params.get("finetune") or {}}, sections=SECTIONS)
     section = dict(params["finetune"])
     if not section.pop("enabled"):
         write_disabled(out_dir)
@@ -86,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    run(load_params(args.params, args.overrides), args.manifest, args.out)
+    run(load_params(args.params, args.overrides, params_extensions(), SECTIONS), args.manifest, args.out)
 
 
 main = stage_main("finetune", __doc__, add_arguments, run_cli)

@@ -35,13 +35,17 @@ from pathlib import Path
 
 import yaml
 
+from config.params import DEFAULT_PARAMS, load_params
+from config.prepare import PrepareOptions
+from config.schema import validate
+from extractors import params_extensions
 from extractors.store import FeatureStore
 from pipeline.cli import stage_main
 from pipeline.corpora import ADAPTERS
-from pipeline.corpora.common import PrepareOptions
-from pipeline.lib.params import DEFAULT_PARAMS, load_params
 from pipeline.lib.predictor import Predictor, read_conversation, read_corpus, save
-from pipeline.lib.schema import validate
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("prepare", "extract")
 
 
 def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None = None,
@@ -149,7 +153,7 @@ def run_cli(args: argparse.Namespace) -> None:
     if args.params == DEFAULT_PARAMS and not DEFAULT_PARAMS.is_file() and not args.overrides:
         params = validate({})      # outside a checkout: every default
     else:
-        params = load_params(args.params, args.overrides)
+        params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     extractor_params: dict[str, dict] = {}
     for key, value in _pairs(args.extractor_param, "--extractor-param").items():
         modality, sep, name = key.partition(".")

@@ -14,20 +14,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from config.params import load_params
+from config.prepare import PrepareOptions
+from config.schema import validate
+from config.vocabulary import MODALITIES
 from pipeline.cli import choices_epilog, stage_main
-from pipeline.corpora import ADAPTERS, detect_corpus, load_corpus
-from pipeline.corpora.common import PrepareOptions
+from pipeline.corpora import ADAPTERS, detect_corpus, load_corpus, params_extensions
 from pipeline.lib import manifest
-from pipeline.lib.manifest import MODALITIES
-from pipeline.lib.params import load_params
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("prepare",)
 
 
 def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> dict:
     """Build, validate and write the manifest described by a ``prepare`` params section, checking
     the text/media of ``modalities``."""
-    from pipeline.lib.schema import validate
-
-    checked = validate({"prepare": params, "modalities": list(modalities)})
+    checked = validate({"prepare": params, "modalities": list(modalities)}, extensions=params_extensions())
     params = checked["prepare"]
     options = PrepareOptions.from_params(params, checked["modalities"])
     for key in ("corpus", "root"):
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    params = load_params(args.params, args.overrides)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     run(params.get("prepare") or {}, args.out, params["modalities"])
 
 

@@ -24,11 +24,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from config.params import load_params, set_value
+from config.schema import validate
+from extractors import params_extensions
 from pipeline.cli import stage_main
-from pipeline.lib.params import load_params, set_value
 from pipeline.lib.runs import train_models
-from pipeline.lib.schema import validate
 from pipeline.lib.timings import write_timings
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("model", "train", "extract")
 
 
 def read_grid(path: Path) -> dict[str, dict]:
@@ -48,13 +52,13 @@ def with_point(params: dict, point: dict, seeds: list[int]) -> dict:
     for key, value in point.items():
         set_value(out, key, value, f"point key {key!r}")
     set_value(out, "train.seeds", list(seeds))
-    return validate(out)
+    return validate(out, sections=SECTIONS)
 
 
 def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: Path,
         seeds: list[int] | None = None) -> dict:
     points = read_grid(grid)
-    seeds = seeds or [int(validate(params).get("train", {}).get("seeds", [0])[0])]
+    seeds = seeds or [int(validate(params, sections=SECTIONS).get("train", {}).get("seeds", [0])[0])]
     checked = {name: with_point(params, point, seeds) for name, point in points.items()}   # before any work
     rows, seconds = [], {}
     for name, point_params in checked.items():
@@ -101,8 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    run(load_params(args.params, args.overrides), args.grid, args.manifest, args.features, args.out,
-        args.seeds)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
+    run(params, args.grid, args.manifest, args.features, args.out, args.seeds)
 
 
 main = stage_main("sweep", __doc__, add_arguments, run_cli)

@@ -14,10 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from config.params import load_params
+from extractors import params_extensions
 from model.ambdsgdn import GRAPHS
 from pipeline.cli import choices_epilog, stage_main
-from pipeline.lib.params import load_params
 from pipeline.lib.runs import train_models
+
+# The params sections this stage reads (validated; any other passes through unchecked).
+SECTIONS = ("model", "train", "extract")
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path) -> list[dict]:
@@ -32,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> None:
-    run(load_params(args.params, args.overrides), args.manifest, args.features, args.out)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
+    run(params, args.manifest, args.features, args.out)
 
 
 main = stage_main("train", __doc__, add_arguments, run_cli)

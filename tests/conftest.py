@@ -1,6 +1,7 @@
 """Shared fixtures: small demo corpora in both release layouts, and the real data in ../shared."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,6 +46,22 @@ def copy_repo(dest: Path, stale: Sequence[str] = ()) -> Path:
         (dest / path).unlink(missing_ok=True)
     run(["git", "init", "-q"], dest)
     return dest
+
+
+def changed_stages(repo: Path) -> dict[str, dict]:
+    """Stage -> its changed code/data deps and params, by ``dvc status`` (outputs that are merely
+    missing, as in a fresh copy, do not count)."""
+    status = json.loads(run(["dvc", "status", "--json"], repo))
+    stale = {}
+    for stage, entries in status.items():
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            changed = {path: how for path, how in entry.get("changed deps", {}).items() if how != "deleted"}
+            if changed or entry.get("changed params") or entry.get("changed command"):
+                stale[stage] = {**changed, **({"params": entry["changed params"]} if entry.get("changed params")
+                                              else {})}
+    return stale
 
 
 SMALL_IEMOCAP = {"sessions": 5, "dialogues_per_session": 2, "turns": [6, 10], "unlabelled": 0.1}

@@ -9,8 +9,8 @@ import shlex
 import pytest
 import yaml
 
-from pipeline.lib.params import set_value
-from pipeline.lib.schema import validate
+from config.params import set_value
+from config.schema import validate
 from tests.conftest import REPO
 
 DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "benchmarks" / "text_only" / "README.md"])

@@ -1,21 +1,28 @@
-"""The package layering, read from the import statements of every source file (no import runs):
+"""The package layering, read from the import statements of every source file (no import runs),
+from the bottom up: ``config`` (params, schema, registry, vocabulary) -> ``model`` -> ``extractors``
+-> ``pipeline``; each imports only downward:
 
-- ``model`` is the bottom layer: it imports nothing of ``extractors`` or ``pipeline``;
-- ``extractors`` read the manifest's vocabulary (``pipeline.lib.manifest``) and nothing else of
-  ``pipeline``;
+- ``config`` imports nothing of the project and nothing heavy (the standard library and yaml);
+- ``model`` imports nothing of ``extractors`` or ``pipeline``; ``extractors`` nothing of ``pipeline``;
+- a corpus adapter (``pipeline/corpora``) and the demo generator import neither ``model`` nor
+  ``extractors``;
 - a stage (a module directly in ``pipeline/``) imports no other stage, and library code
   (``pipeline/lib``, ``pipeline/corpora``, ``pipeline/democorpus``) imports no stage;
-- the modality vocabulary is defined once.
+- the modality vocabulary is defined once;
+
+and, run in a subprocess: the demo and prepare stages never load torch.
 """
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SMALL_IEMOCAP
 
 STAGES = {p.stem for p in (REPO / "pipeline").glob("*.py") if p.stem not in ("__init__", "cli")}
 
@@ -41,16 +48,46 @@ def offending(paths: list[Path], allowed) -> list[str]:
             if not allowed(name)]
 
 
-def test_model_is_the_bottom_layer():
+PROJECT = ("config", "model", "extractors", "pipeline")
+
+
+def test_config_is_a_leaf_that_imports_nothing_heavy():
+    light = ("yaml", "config", "__future__")
+    bad = offending(sources("config"), lambda n: n.split(".")[0] in sys.stdlib_module_names
+                    or n.startswith(light))
+    assert not bad, bad
+
+
+def test_model_imports_only_config():
     bad = offending(sources("model"), lambda n: not n.startswith(("extractors", "pipeline")))
     assert not bad, bad
 
 
-def test_extractors_read_only_the_manifest_vocabulary_of_pipeline():
-    bad = offending(sources("extractors"),
-                    lambda n: not n.startswith("pipeline") or n.startswith("pipeline.lib.manifest")
-                    or n == "pipeline.lib")
+def test_extractors_import_nothing_of_pipeline():
+    bad = offending(sources("extractors"), lambda n: not n.startswith("pipeline"))
     assert not bad, bad
+
+
+@pytest.mark.parametrize("package", ["corpora", "democorpus"])
+def test_corpus_adapters_and_the_demo_import_no_model_or_extractor(package):
+    bad = offending(sources(f"pipeline/{package}"), lambda n: not n.startswith(("model", "extractors")))
+    assert not bad, bad
+
+
+def test_demo_and_prepare_never_load_torch(tmp_path):
+    """Both stages end to end on a small demo corpus, then: no torch (nor transformers) loaded."""
+    script = f"""
+import sys
+from pipeline import demo, prepare
+assert demo.main(["--set", "demo.iemocap={SMALL_IEMOCAP}", "--out", "{tmp_path}/demo"]) == 0
+assert prepare.main(["--set", "prepare.root={tmp_path}/demo/IEMOCAP_full_release",
+                     "--out", "{tmp_path}/prepared"]) == 0
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "torchvision"))
+assert not heavy, heavy
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "prepared" / "manifest.csv").is_file()
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
@@ -69,9 +106,9 @@ def test_library_code_imports_no_stage():
 
 
 def test_one_definition_of_the_modality_vocabulary():
-    definitions = [f"{p.relative_to(REPO)}:{i + 1}" for pkg in ("pipeline", "extractors", "model")
+    definitions = [f"{p.relative_to(REPO)}:{i + 1}" for pkg in PROJECT
                    for p in sources(pkg) for i, line in enumerate(p.read_text().splitlines())
                    if re.match(r"\s*(MODALITIES|SOURCE_COLUMN|MEDIA_PREFIX)\s*(:[^=]*)?=", line)
                    or re.search(r"[\"']audio[\"']\s*:\s*[\"']audio_path[\"']", line)]
-    assert len(definitions) == 3 and all(d.startswith("pipeline/lib/manifest.py") for d in definitions), \
+    assert len(definitions) == 3 and all(d.startswith("config/vocabulary.py") for d in definitions), \
         definitions

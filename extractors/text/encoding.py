@@ -14,7 +14,6 @@ import torch
 
 from extractors.base import ExtractorError
 
-POOLINGS = ("cls", "mean")
 Input = str | tuple[str, str]
 
 

@@ -37,9 +37,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from config.finetune import FinetuneConfig
 from extractors.base import ExtractorError
 from extractors.text.encoding import dialogue_contexts, pool, tokenize, utterance_input
-from extractors.text.finetune_config import FinetuneConfig
 from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
 from model.class_weights import loss_weights
 from model.data import length_batches

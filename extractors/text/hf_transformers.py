@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import threading
@@ -37,10 +36,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from config.vocabulary import POOLINGS
 from extractors.alone import forward_invariant
 from extractors.base import Extractor, ExtractorError, MediaPath, UtteranceFailure
 from extractors.text.encoding import (
-    POOLINGS,
     dialogue_contexts,
     padded_length,
     pool,
@@ -112,11 +111,6 @@ class TransformersText(Extractor):
         if not isinstance(turns, int) or turns < 0:
             raise ExtractorError(f"extract.text.transformers.context_turns={turns!r}: a whole number >= 0")
         return turns
-
-    @classmethod
-    def implementation_files(cls) -> list[Path]:
-        return [*super().implementation_files(), Path(inspect.getsourcefile(pick_device)),
-                Path(inspect.getsourcefile(tokenize)), Path(inspect.getsourcefile(forward_invariant))]
 
     def identity(self) -> dict:
         import transformers

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -133,11 +132,6 @@ class TorchvisionVisual(Extractor):
             crops.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
             found += is_face
         return {"crops": np.stack(crops), "fallbacks": len(crops) - found, "missing": k - len(frames)}
-
-    @classmethod
-    def implementation_files(cls) -> list[Path]:
-        return [*super().implementation_files(), Path(__file__).parent / "faces.py",
-                Path(inspect.getsourcefile(pick_device)), Path(inspect.getsourcefile(forward_invariant))]
 
     def load_stats(self, loaded: dict) -> dict[str, int]:
         missing = {"frames_missing": int(loaded["missing"])} if loaded["missing"] else {}

@@ -1,7 +1,8 @@
 """Corpus adapters: each turns a corpus root into a validated :class:`~pipeline.lib.manifest.Manifest`.
 
 Adding a corpus = one module with a ``load(root, options, **params)`` function + one
-``ADAPTERS.register`` line here (its keyword params become ``prepare.<corpus>.<param>``).
+``ADAPTERS.register`` line here (its keyword params become ``prepare.<corpus>.<param>``, checked by
+the params schema through :func:`params_extensions`).
 """
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from model.registry import Registry
-from pipeline.corpora.common import PrepareOptions
+from config.prepare import PrepareOptions
+from config.registry import Registry
+from config.schema import from_signature
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, ManifestError
 
@@ -19,6 +21,13 @@ ADAPTERS: Registry[Callable[..., tuple[Manifest, ErrorLog]]] = Registry("prepare
 ADAPTERS.register("iemocap", "pipeline.corpora.iemocap:load")
 ADAPTERS.register("meld", "pipeline.corpora.meld:load")
 ADAPTERS.register("csv", "pipeline.corpora.generic_csv:load")
+
+
+def params_extensions() -> dict:
+    """The ``prepare`` section's adapter keys for :func:`config.schema.validate`: each registered
+    adapter's keyword params, their types and defaults (its module imported now)."""
+    return {"prepare": {name: from_signature(ADAPTERS.get(name), skip=("root", "path", "options"))
+                        for name in ADAPTERS.names()}}
 
 
 def detect_corpus(root: str | Path) -> str:

@@ -7,17 +7,15 @@ import io
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
+from config.prepare import PrepareOptions
+from config.vocabulary import MEDIA_PREFIX, SOURCE_COLUMN
 from pipeline.lib import media
-from pipeline.lib.errorlog import MEDIA_POLICIES, ErrorLog, apply_media_policy
+from pipeline.lib.errorlog import ErrorLog, apply_media_policy
 from pipeline.lib.manifest import (
-    MEDIA_PREFIX,
-    MODALITIES,
-    SOURCE_COLUMN,
     SPLITS,
     VIDEO_SIDES,
     Manifest,
@@ -29,45 +27,6 @@ from pipeline.lib.manifest import (
     sort_dialogues,
     validate,
 )
-
-NOT_PARAMS = ("modalities", "labelled")   # PrepareOptions fields that params.yaml does not set
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """Corpus-independent ``prepare`` params (see params.yaml)."""
-
-    modalities: tuple[str, ...] = MODALITIES   # the run's modalities (top-level ``modalities``)
-    on_missing_media: str = "keep"             # keep | drop | fail, see pipeline.lib.errorlog
-    probe_media: bool = True                   # decode the first frame of each media file
-    encoding: str = "utf-8"                    # tried first on every line of transcripts / CSVs
-    fallback_encoding: str = "cp1252"          # for a line `encoding` cannot decode (each logged)
-    allow_outside_root: bool = False           # media may resolve outside the corpus root
-    # Not a param: False when a corpus is read to predict on (pipeline.predict): labels and splits
-    # are then optional, and an utterance with a label outside the set is kept (its label as given).
-    labelled: bool = True
-
-    @classmethod
-    def from_params(cls, section: dict, modalities: Sequence[str], labelled: bool = True) -> PrepareOptions:
-        """The options of a checked ``prepare`` params section, for the run's ``modalities``."""
-        return cls(modalities=tuple(modalities), labelled=labelled,
-                   **{f.name: section[f.name] for f in fields(cls) if f.name not in NOT_PARAMS})
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.modalities if m not in MODALITIES]
-        if unknown:
-            raise ManifestError(f"modalities: unknown modality {unknown[0]!r} "
-                                f"(expected some of {', '.join(MODALITIES)})")
-        for key in ("encoding", "fallback_encoding"):
-            try:
-                codecs.lookup(getattr(self, key))
-            except LookupError:
-                raise ManifestError(f"prepare.{key}: unknown encoding {getattr(self, key)!r}") from None
-        if self.on_missing_media not in MEDIA_POLICIES:
-            raise ManifestError(f"prepare.on_missing_media: unknown policy "
-                                f"{self.on_missing_media!r} (expected one of "
-                                f"{', '.join(MEDIA_POLICIES)})")
-
 
 DECODED_WITH_FALLBACK = "line decoded with the fallback encoding"
 UNDECODABLE = "undecodable line"

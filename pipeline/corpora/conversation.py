@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config.prepare import PrepareOptions
 from pipeline.corpora.common import (
-    PrepareOptions,
     finalize,
     read_csv_rows,
     read_lines,

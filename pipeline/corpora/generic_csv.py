@@ -28,15 +28,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from config.prepare import PrepareOptions
+from config.vocabulary import SOURCE_COLUMN
 from pipeline.corpora.common import (
-    PrepareOptions,
     finalize,
     read_csv_rows,
     refuse_duplicate_ids,
     screen_rows,
 )
 from pipeline.lib.errorlog import ErrorLog
-from pipeline.lib.manifest import FLOAT_COLUMNS, SOURCE_COLUMN, Manifest, speaker_index_by_appearance
+from pipeline.lib.manifest import FLOAT_COLUMNS, Manifest, speaker_index_by_appearance
 
 REQUIRED = ["dialogue_id", "utterance_id", "speaker", "label", "split"]
 LABEL_COLUMNS = ["label", "split"]   # optional when the corpus is read to predict on

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_lines, require_dir
+from config.prepare import PrepareOptions
+from pipeline.corpora.common import finalize, read_lines, require_dir
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, ManifestError
 

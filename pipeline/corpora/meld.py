@@ -21,16 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.corpora.common import PrepareOptions, finalize, read_csv_rows, require_dir, screen_rows
+from config.prepare import PrepareOptions
+from pipeline.corpora.common import finalize, read_csv_rows, require_dir, screen_rows
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, speaker_index_by_appearance
+from pipeline.lib.releases import MELD_CLIP_DIRS as CLIP_DIRS
+from pipeline.lib.releases import MELD_CSV_COLUMNS as CSV_COLUMNS
+from pipeline.lib.releases import MELD_CSV_FILES as CSV_FILES
 
 LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
-CSV_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
-CLIP_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
-             "test": "output_repeated_splits_test"}
-CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
-               "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
 LABEL_COLUMNS = ["Emotion", "Sentiment"]   # optional when the corpus is read to predict on
 TIMESTAMP = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})$")
 

@@ -8,48 +8,17 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from model.registry import Registry
+from config.demo import IemocapDemo, MeldDemo, StoryParams
+from config.registry import Registry
+from config.vocabulary import MODALITIES
 from pipeline.democorpus import iemocap_layout, meld_layout
-from pipeline.democorpus.story import StoryParams
-from pipeline.lib.manifest import MODALITIES
 
 # layout name -> writer(out_dir, rng, story, section params, log) -> corpus root
 LAYOUTS: Registry[Callable[..., Path]] = Registry("demo.layout", "layout")
-
-
-@dataclass(frozen=True)
-class IemocapDemo:
-    """``demo.iemocap``: size of the IEMOCAP-layout demo."""
-
-    sessions: int = 5
-    dialogues_per_session: int = 6
-    turns: list[int] = field(default_factory=lambda: [12, 24])   # min, max turns per dialogue
-    unlabelled: float = 0.06          # fraction annotated outside the 6-way set
-
-
-@dataclass(frozen=True)
-class MeldDemo:
-    """``demo.meld``: size of the MELD-layout demo."""
-
-    dialogues: dict = field(default_factory=lambda: {"train": 40, "dev": 6, "test": 10})
-    turns: list[int] = field(default_factory=lambda: [3, 14])
-
-
-@dataclass(frozen=True)
-class DemoParams:
-    """The ``demo`` section (the nested sections: :class:`StoryParams`, :class:`IemocapDemo`,
-    :class:`MeldDemo`)."""
-
-    layout: str = "iemocap"           # iemocap | meld
-    seed: int = 0
-    story: dict = field(default_factory=dict)
-    iemocap: dict = field(default_factory=dict)
-    meld: dict = field(default_factory=dict)
 
 
 def story_params(params: dict) -> StoryParams:

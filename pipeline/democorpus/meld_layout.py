@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.corpora.meld import CLIP_DIRS, CSV_COLUMNS, CSV_FILES
 from pipeline.democorpus import encode, face
 from pipeline.democorpus.render import (
     RenderedTurn,
@@ -25,6 +24,9 @@ from pipeline.democorpus.render import (
 )
 from pipeline.democorpus.story import MELD_PRIOR, StoryParams, simulate_dialogue
 from pipeline.democorpus.voice import SAMPLE_RATE
+from pipeline.lib.releases import MELD_CLIP_DIRS as CLIP_DIRS
+from pipeline.lib.releases import MELD_CSV_COLUMNS as CSV_COLUMNS
+from pipeline.lib.releases import MELD_CSV_FILES as CSV_FILES
 
 ROOT_NAME = "MELD.Raw"
 CAST = {"Rachel": True, "Monica": True, "Phoebe": True, "Ross": False, "Chandler": False,

@@ -23,11 +23,12 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.lib.manifest import MODALITIES
+from config.demo import StoryParams
+from config.vocabulary import MODALITIES
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,6 @@ AFFECT.update(neutral=AFFECT["neu"], joy=AFFECT["hap"], sadness=AFFECT["sad"], a
 IEMOCAP_PRIOR = {"neu": 0.24, "hap": 0.09, "sad": 0.15, "ang": 0.15, "exc": 0.14, "fru": 0.23}
 MELD_PRIOR = {"neutral": 0.42, "surprise": 0.12, "fear": 0.05, "sadness": 0.08, "joy": 0.17,
               "disgust": 0.05, "anger": 0.11}
-
-
-@dataclass(frozen=True)
-class StoryParams:
-    alternate: float = 0.8
-    carry: float = 0.55
-    contagion: float = 0.3
-    mood_weight: float = 0.5
-    reliability: dict = field(default_factory=lambda: {"text": 0.65, "audio": 0.6, "visual": 0.55})
 
 
 @dataclass

@@ -10,18 +10,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipeline.lib.manifest import SOURCE_COLUMN, ManifestError, list_problems
+from config.vocabulary import MEDIA_POLICIES, SOURCE_COLUMN
+from pipeline.lib.manifest import ManifestError, list_problems
 
 # source: the file and line the problem was found at (``path:line``), where it comes from one line
 ERROR_COLUMNS = ["split", "dialogue_id", "utterance_id", "modality", "problem", "detail", "action",
                  "source"]
-
-# What to do with an utterance whose media (or text) is missing/unreadable for a modality
-# of the run (the top-level ``modalities``):
-#   keep - keep the utterance, blank the path; extractors give it a zero vector + mask
-#   drop - remove the utterance from its dialogue and renumber the turns
-#   fail - stop with an error listing every such utterance
-MEDIA_POLICIES = ("keep", "drop", "fail")
 
 
 @dataclass

@@ -11,11 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from extractors import extractor_class, section_params
+from config.schema import validate
+from config.vocabulary import MODALITIES
+from extractors import extractor_code_digest, section_params
 from extractors.cache import read_features
 from model.data import Dialogue, dialogues
 from pipeline.lib import manifest
-from pipeline.lib.schema import validate
 
 
 class Inputs(NamedTuple):
@@ -30,11 +31,11 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path) -> Inputs:
     m = manifest.read(manifest_dir)
     ids = m.table["utterance_id"].tolist()
     matrices, present, metas = {}, {}, {}
-    chosen = validate({"modalities": params.get("modalities", list(manifest.MODALITIES))})["modalities"]
+    chosen = validate({"modalities": params.get("modalities", list(MODALITIES))})["modalities"]
     for modality in chosen:
         section = params.get("extract", {}).get(modality) or {}
         name = section.get("name")
-        code = extractor_class(name).code_digest() if name else None
+        code = extractor_code_digest(name) if name else None
         cache = read_features(features_dir / modality, ids, name, section_params(section), code)
         matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
     return Inputs(m, matrices, present, metas)

@@ -36,11 +36,6 @@ import numpy as np
 import pandas as pd
 
 SPLITS = ("train", "dev", "test")
-MODALITIES = ("text", "audio", "visual")
-# The one modality -> manifest-column map: where each modality's input sits in a row (the text
-# itself, or a media path), and for media the prefix of its span columns (``<prefix>_start_s``).
-SOURCE_COLUMN = {"text": "text", "audio": "audio_path", "visual": "video_path"}
-MEDIA_PREFIX = {"audio": "audio", "visual": "video"}
 VIDEO_SIDES = ("", "left", "right")
 
 COLUMNS = [

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config.prepare import PrepareOptions
 from extractors import get_extractor
 from extractors.base import ROUNDING_FIELDS, Extractor
 from extractors.runner import collect
@@ -34,7 +35,6 @@ from model.device import pick_device
 from model.training import Inference, infer
 from pipeline.corpora import conversation as conversation_reader
 from pipeline.corpora import detect_corpus, load_corpus
-from pipeline.corpora.common import PrepareOptions
 from pipeline.lib import artifact
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest

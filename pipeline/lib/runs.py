@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from model.ambdsgdn import ModelConfig
+from config.model import ModelConfig
+from config.schema import validate
+from config.train import TrainConfig
+from model.ambdsgdn import GRAPHS
 from model.data import dialogues
 from model.device import pick_device
-from model.training import Inference, RunResult, TrainConfig, infer, train_one
+from model.training import Inference, RunResult, infer, train_one
 from pipeline.lib import artifact
 from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_mask
 from pipeline.lib.metrics import classification_report
-from pipeline.lib.schema import validate
 from pipeline.lib.timings import read_timings, write_timings
 
 
@@ -31,8 +33,10 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     the caches checked against ``extract``; each seed's dev-selected model folder and curves are
     written under ``out_dir``. Returns per seed: seed, selected epoch, dev wa-F1, seconds per epoch.
     Without ``reference_protocol`` the test split is never scored (a sweep on dev)."""
-    params = validate({**params, **{s: params.get(s) or {} for s in ("model", "train")}})
+    params = validate({**params, **{s: params.get(s) or {} for s in ("model", "train")}},
+                      sections=("model", "train", "extract"))
     model_params = dict(params["model"])
+    GRAPHS.target(model_params["graph"])   # an unknown variant is refused before any work
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
     config = TrainConfig(**train_params, device=params["device"])

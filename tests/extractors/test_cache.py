@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -268,3 +269,40 @@ def test_one_computation_per_distinct_input(table, tmp_path):
     assert not f.mask[groups["t1"]].any() and f.mask[groups["t0"]].all()
     reasons = {x["utterance_id"]: x["reason"] for x in f.meta["failures"]}
     assert set(reasons) == {same["utterance_id"][i] for i in groups["t1"]}
+
+
+def test_code_digest_ignores_comments_and_docstrings_not_code():
+    """An extractor's ``code_sha256`` hashes its code's syntax tree without docstrings: a comment or
+    docstring edit keeps the identity (the store serves every vector; train/evaluate stay valid),
+    any change to what runs does not."""
+    from extractors.base import code_fingerprint
+
+    source = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    same = ['"""Module doc."""\n' + source, source.replace("# one", "# two"),
+            source.replace('"""Doc."""', '"""Other doc."""'), source.replace("return x + 1", "return (x\n            + 1)"),
+            "# a new comment\n\n" + source]
+    other = [source.replace("x + 1", "x + 2"), source.replace('"""Doc."""', 'y = "Doc."'),
+             source.replace("return x + 1", "return 1 + x"), source + "\nz = 0\n"]
+    assert {code_fingerprint(s) for s in same} == {code_fingerprint(source)}
+    assert len({code_fingerprint(s) for s in [source, *other]}) == len(other) + 1
+
+
+def test_an_extractors_code_is_every_project_module_it_loads():
+    """The files hashed into ``code_sha256`` (read from import statements, nothing imported) hold
+    every module of ``extractors``/``model`` that importing the family really loads (registries
+    and package ``__init__`` files aside), and no module of another family."""
+    from extractors import EXTRACTORS
+    from extractors.base import implementation_files
+
+    for name in EXTRACTORS.names():
+        module = str(EXTRACTORS.target(name)).partition(":")[0]
+        script = (f"import sys, {module}\nfor m in list(sys.modules.values()):\n"
+                  f"    print(getattr(m, '__file__', None) or '')")
+        loaded = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.split()
+        ours = {str(Path(f).resolve().relative_to(REPO)) for f in loaded if f.startswith(str(REPO))}
+        ours = {f for f in ours if f.startswith(("extractors/", "model/")) and not f.endswith("__init__.py")}
+        hashed = {str(p.relative_to(REPO)) for p in implementation_files(module)}
+        assert ours <= hashed, (name, ours - hashed)
+        family = module.split(".")[1]
+        assert not [f for f in hashed if f.count("/") == 2 and f.split("/")[1] != family], (name, hashed)

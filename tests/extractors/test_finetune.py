@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from config.prepare import PrepareOptions
 from extractors import get_extractor
 from extractors.base import ExtractorError
 from extractors.runner import collect
@@ -17,7 +18,6 @@ from extractors.text import finetune as ft
 from extractors.text.hf_transformers import FINETUNE_FILE
 from model.context_free import fit_logistic_regression
 from pipeline.corpora import load_corpus
-from pipeline.corpora.common import PrepareOptions
 from tests.conftest import shared_path
 
 LABELS = ["neu", "hap", "sad", "ang", "exc", "fru"]

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from model.ambdsgdn import AMBDSGDN, ModelConfig
+from config.model import ModelConfig
+from model.ambdsgdn import AMBDSGDN
 from model.classifier import total_loss
 
 DIMS = {"text": 12, "audio": 10, "visual": 8}
@@ -43,8 +44,8 @@ def test_ablations_differ_and_modality_subsets():
     assert not torch.allclose(outs["diff"], outs["gat"]) and not torch.allclose(outs["diff"], outs["none"])
     text_audio = AMBDSGDN(config(input_dims={"text": 12, "audio": 10}))
     assert set(text_audio(feats, speakers, lengths)) == {"text", "audio", "fused"}
-    with pytest.raises(ValueError, match="model.graph='gcn'"):
-        config(graph="gcn")
+    with pytest.raises(ValueError, match="model.graph: unknown graph variant 'gcn'"):
+        AMBDSGDN(config(graph="gcn"))
     with pytest.raises(ValueError, match="modalities: empty"):
         config(input_dims={})     # unknown names are refused by the params schema (pipeline)
     with pytest.raises(ValueError, match="model.window=0"):

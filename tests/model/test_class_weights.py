@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.class_weights import check_class_weights, inverse_frequency, loss_weights
+from config.vocabulary import check_class_weights
+from model.class_weights import inverse_frequency, loss_weights
 
 
 def test_inverse_frequency_is_sklearns_balanced_and_one_definition_serves_every_loss():

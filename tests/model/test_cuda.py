@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from model.ambdsgdn import AMBDSGDN, ModelConfig
+from config.model import ModelConfig
+from model.ambdsgdn import AMBDSGDN
 from model.classifier import total_loss
 from model.modality_dropout import adaptive_modality_dropout
 

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from model.ambdsgdn import AMBDSGDN, ModelConfig
+from config.model import ModelConfig
+from model.ambdsgdn import AMBDSGDN
 from model.data import dialogues
 from model.training import infer, predict
 

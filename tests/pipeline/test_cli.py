@@ -33,7 +33,7 @@ def test_every_stage_takes_params_and_overrides_and_can_trace_its_imports(tmp_pa
     assert main(["--params", "p.yaml", "--set", "a.b=1"]) == 0
     assert str(seen["params"]) == "p.yaml" and seen["overrides"] == ["a.b=1"]
     traced = (tmp_path / "thing.txt").read_text().split()
-    assert "pipeline/cli.py" in traced and all(f.split("/")[0] in ("pipeline", "extractors", "model")
+    assert "pipeline/cli.py" in traced and all(f.split("/")[0] in ("config", "pipeline", "extractors", "model")
                                                for f in traced)
 
 

@@ -49,7 +49,7 @@ def test_a_bad_grid_or_point_is_named_before_any_training(workdir, tmp_path):  #
 
 
 def test_the_benchmark_grids_fit_their_recipes():
-    from pipeline.lib.params import load_params
+    from config.params import load_params
     from tests.conftest import REPO
 
     bench = REPO / "benchmarks" / "text_only"
@@ -64,7 +64,7 @@ def test_the_benchmark_grids_fit_their_recipes():
 
 def test_each_benchmark_recipe_uses_its_sweeps_selected_point():
     """A committed recipe holds the settings its committed dev-only sweep selected."""
-    from pipeline.lib.params import load_params
+    from config.params import load_params
     from tests.conftest import REPO
 
     bench = REPO / "benchmarks" / "text_only"

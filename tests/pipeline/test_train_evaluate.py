@@ -113,7 +113,7 @@ def test_same_seed_same_bytes_on_cpu(workdir):
 
 
 @pytest.mark.parametrize("overrides, error, message", [
-    ({"model": {"graph": "gcn"}}, ValueError, "model.graph='gcn'"),
+    ({"model": {"graph": "gcn"}}, ValueError, "model.graph: unknown graph variant 'gcn'"),
     ({"modalities": ["text", "smell"]}, ValueError, "modalities: unknown modality 'smell'"),
     ({"model": {"window": 0}}, ValueError, "model.window=0"),
     ({"model": {"hidden": 8}}, ValueError, "model.hidden: unknown key"),

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import conversation
-from pipeline.corpora.common import PrepareOptions
 from pipeline.corpora.iemocap import TRANSCRIPT_LINE
 from pipeline.lib.manifest import ManifestError
 

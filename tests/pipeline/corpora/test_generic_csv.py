@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import iemocap, load_corpus
-from pipeline.corpora.common import PrepareOptions
 from pipeline.lib.manifest import ManifestError
 from tests.conftest import shared_path
 
@@ -78,7 +78,7 @@ def test_missing_columns_and_bad_encoding(tmp_path):
     [row] = log.rows
     assert (row["problem"], row["source"]) == ("line decoded with the fallback encoding", f"{path}:5")
     assert "b'\\xe9'" in row["detail"] and "cp1252" in row["detail"]
-    with pytest.raises(ManifestError, match="prepare.fallback_encoding: unknown encoding 'klingon'"):
+    with pytest.raises(ValueError, match="prepare.fallback_encoding: unknown encoding 'klingon'"):
         load_corpus("csv", path, PrepareOptions(modalities=("text",), fallback_encoding="klingon"))
     with pytest.raises(ManifestError, match="manifest CSV not found"):
         load_corpus("csv", tmp_path / "nope.csv")

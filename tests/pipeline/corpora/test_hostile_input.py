@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import iemocap, load_corpus, meld
-from pipeline.corpora.common import PrepareOptions
 from pipeline.lib import media
 from pipeline.lib.manifest import Manifest
 

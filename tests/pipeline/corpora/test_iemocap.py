@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import iemocap, load_corpus
-from pipeline.corpora.common import PrepareOptions
 from pipeline.lib.manifest import ManifestError
 
 

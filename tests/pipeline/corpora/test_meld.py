@@ -3,8 +3,8 @@ import csv
 import pandas as pd
 import pytest
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import load_corpus, meld
-from pipeline.corpora.common import PrepareOptions
 from pipeline.democorpus import meld_layout
 from pipeline.lib.manifest import ManifestError
 from tests.conftest import shared_path

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from config.prepare import PrepareOptions
 from pipeline.corpora import load_corpus
-from pipeline.corpora.common import PrepareOptions
 from pipeline.lib import media
 from tests.conftest import shared_path
 

@@ -3,7 +3,8 @@
 Overrides use the dotted keys of ``dvc exp run -S`` and YAML values (``--set model.graph=gat``,
 ``--set train.seeds=[0,1,2]``), so a benchmark pipeline can reuse one params file for several
 variants without copying it. Every CLI loads through :func:`load_params`, which checks the whole
-file against :mod:`pipeline.lib.schema` before any work (unknown keys, wrong types) and fills defaults.
+file against :mod:`config.schema` before any work (unknown keys, wrong types) and fills defaults;
+a stage passes the ``extensions`` of the registries it uses (see :mod:`config.schema`).
 """
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from config.schema import Extensions, validate
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
+def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = (),
+                extensions: Extensions | None = None, sections: Sequence[str] | None = None) -> dict:
     """The whole params file with ``overrides`` (``"a.b=value"``) applied, checked against the
-    schema (:class:`pipeline.lib.schema.ParamsError` names the key), defaults filled in."""
-    from pipeline.lib.schema import validate
-
+    schema (:class:`config.schema.ParamsError` names the key), defaults filled in."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
     try:
@@ -31,7 +33,7 @@ def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> d
         raise ValueError(f"{path}: not a mapping of sections")
     for item in overrides:
         set_dotted(params, item)
-    return validate(params, str(path))
+    return validate(params, str(path), extensions, sections)
 
 
 def set_dotted(params: dict, item: str) -> None:
@@ -56,7 +58,7 @@ def set_value(params: dict, key: str, value, where: str = "") -> None:
 
 def load_section(section: str, path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> dict:
     """The ``section`` mapping of a params file, with a clear error if it is absent."""
-    params = load_params(path, overrides)
+    params = load_params(path, overrides, sections=(section,))
     if section not in params or not isinstance(params[section], dict):
         raise KeyError(f"{path}: no '{section}:' section")
     return params[section]

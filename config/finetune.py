@@ -1,11 +1,10 @@
-"""The ``finetune`` params as a dataclass, in a module of its own: the params schema reads its
-defaults in every stage, and this keeps those stages from importing the fine-tuning code (their DVC
-deps name this file, not the whole text family)."""
+"""The ``finetune`` params: fine-tuning a text encoder on the train split
+(:mod:`extractors.text.finetune`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.class_weights import check_class_weights
+from config.vocabulary import POOLINGS, check_choice, check_class_weights
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,7 @@ class FinetuneConfig:
     amp: bool = True                   # fp16 autocast + loss scaling on CUDA
 
     def __post_init__(self) -> None:
-        from extractors.text.encoding import POOLINGS  # torch: imported only when used
-
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"finetune.pooling={self.pooling!r}: use {' or '.join(POOLINGS)}")
+        check_choice(self.pooling, POOLINGS, "finetune.pooling")
         check_class_weights(self.class_weights, "finetune.class_weights")
         for key in ("epochs", "batch_size", "max_length", "evals_per_epoch", "patience"):
             if getattr(self, key) < 1:

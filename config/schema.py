@@ -1,20 +1,30 @@
-"""One typed schema for every params section, read from the code that owns each default.
+"""One typed schema for every params section, read from the dataclasses of :mod:`config`.
 
-Each section's accepted keys, types and defaults come from one place: the dataclass or function
-that uses them (``ModelConfig``, ``TrainConfig``, ``PrepareOptions``, an adapter's ``load``
-signature, ``StoryParams``, ...). :func:`validate` checks a whole params mapping before any work:
-an unknown section or key, or a value of the wrong type, raises :class:`ParamsError` naming the
-dotted key (``train.epochs``) and the accepted keys; present sections get their defaults filled in.
+Each section's accepted keys, types and defaults come from one place: its dataclass
+(``ModelConfig``, ``TrainConfig``, ``PrepareOptions``, ``StoryParams``, ...). :func:`validate`
+checks a params mapping before any work: an unknown section or key, or a value of the wrong type,
+raises :class:`ParamsError` naming the dotted key (``train.epochs``) and the accepted keys; present
+sections get their defaults filled in.
+
+Two kinds of keys are named by registries that live above this package: a corpus adapter's own
+params (``prepare.<corpus>``) and an extractor family's (``extract.<modality>.<family>``). The
+schema accepts them as mappings; the stage that owns the registry passes ``extensions`` (the
+registered names, and for adapters their params) so that a misspelt one is refused too. This
+package imports nothing of the project above it, and no torch.
 """
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from config import vocabulary
+from config.vocabulary import DEFAULT_DEVICE, MODALITIES
 
 REQUIRED = object()   # an extra key without a default (absent stays absent)
 
@@ -31,6 +41,9 @@ class Section:
     defaults: dict[str, Any] = field(default_factory=dict)
     children: dict[str, Section] = field(default_factory=dict)
     any_key: Section | None = None        # a mapping of free names, each a ``Section`` (corpora)
+    # Keys named by a registry above this package (adapters, extractor families): any mapping,
+    # or with ``extensions`` for this section's path, one of the names given (checked against it).
+    open: bool = False
     moved: dict[str, str] = field(default_factory=dict)   # old key -> where it went (for the error)
 
     def accepted(self) -> str:
@@ -124,22 +137,38 @@ def _coerce(value: Any, hint: Any) -> Any:
     return value
 
 
-def validate_section(spec: Section, value: Any, path: str) -> dict:
+# A section path ("prepare", "extract.audio") -> the registered names of its open keys -> their
+# params (None: any mapping, checked by the registered object itself).
+Extensions = Mapping[str, Mapping[str, "Section | None"]]
+
+
+def validate_section(spec: Section, value: Any, path: str, extensions: Extensions | None = None) -> dict:
     """``value`` checked against ``spec``; returns a copy with the defaults filled in."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise ParamsError(f"{path}: expected a section of keys, got {_describe(value)}")
     if spec.any_key is not None:
-        return {name: validate_section(spec.any_key, v, f"{path}.{name}") for name, v in value.items()}
-    unknown = sorted(set(value) - set(spec.keys))
+        return {name: validate_section(spec.any_key, v, f"{path}.{name}", extensions)
+                for name, v in value.items()}
+    named = (extensions or {}).get(path) if spec.open else None
+    unknown = sorted(set(value) - set(spec.keys) - (set(named) if named is not None else set()))
+    if spec.open and named is None:     # a moved key is refused even where any mapping passes
+        unknown = [k for k in unknown if not isinstance(value[k], dict) or k in spec.moved]
     if unknown:
         hint = f"{spec.moved[unknown[0]]}; " if unknown[0] in spec.moved else ""
-        raise ParamsError(f"{path}.{unknown[0]}: unknown key ({hint}accepted: {spec.accepted()})")
+        accepted = sorted({*spec.keys, *(named or ())}) if named is not None else None
+        raise ParamsError(f"{path}.{unknown[0]}: unknown key ({hint}accepted: "
+                          f"{', '.join(accepted) if accepted else spec.accepted()})")
     out = {**spec.defaults, **value}
     for key, v in value.items():
         if key in spec.children:
-            out[key] = validate_section(spec.children[key], v, f"{path}.{key}")
+            out[key] = validate_section(spec.children[key], v, f"{path}.{key}", extensions)
+        elif key not in spec.keys:      # an open key: a registered name's params
+            sub = (named or {}).get(key)
+            if not isinstance(v, dict) and v is not None:
+                raise ParamsError(f"{path}.{key}: expected a section of keys, got {_describe(v)}")
+            out[key] = validate_section(sub, v, f"{path}.{key}", extensions) if sub else dict(v or {})
         else:
             out[key] = v = _coerce(v, spec.keys[key])
             if not _fits(v, spec.keys[key]):
@@ -148,13 +177,13 @@ def validate_section(spec: Section, value: Any, path: str) -> dict:
 
 
 def extract_section(modality: str) -> Section:
-    """``extract.<modality>``: the stage's keys + one params mapping per registered family."""
-    from extractors import families
-    from extractors.runner import ExtractSection
+    """``extract.<modality>``: the stage's keys + one params mapping per registered family (open)."""
+    from config.extract import ExtractSection
 
-    spec = from_dataclass(ExtractSection, extra={f: (dict, REQUIRED) for f in families(modality)})
+    spec = from_dataclass(ExtractSection)
+    spec.open = True
     spec.moved["params"] = (f"an extractor's params now sit under its name, e.g. "
-                            f"extract.{modality}.{families(modality)[0]}: {{...}}")
+                            f"extract.{modality}.<name>: {{...}}")
     return spec
 
 
@@ -170,75 +199,101 @@ def moved(section: Section, **hints: str) -> Section:
 
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
-    from model.training import TrainConfig
-    from pipeline.lib.manifest import MODALITIES
-
     # features, finetuned: the benchmark pipelines' lists (no default: absent stays absent)
     return Section({"modalities": list[str], "device": str, "features": list[str], "finetuned": list[str]},
-                   {"modalities": list(MODALITIES), "device": TrainConfig.device})
+                   {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE})
 
 
 def check_modalities(value: list[str]) -> None:
-    from pipeline.lib.manifest import MODALITIES
-
-    unknown = [m for m in value if m not in MODALITIES]
-    if unknown or not value or len(set(value)) != len(value):
-        what = (f"unknown modality {unknown[0]!r}" if unknown else "empty" if not value
-                else "a modality listed twice")
-        raise ParamsError(f"modalities: {what} in {value} (expected some of {', '.join(MODALITIES)})")
+    try:
+        vocabulary.check_modalities(value)
+    except ValueError as exc:
+        raise ParamsError(str(exc)) from None
 
 
 def check_device(value: str) -> None:
     """auto | cpu | cuda | cuda:<n> (whether CUDA is there is checked where the device is used)."""
-    import re
-
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise ParamsError(f"device: {value!r} is not a device (auto, cpu, cuda, cuda:1)")
 
 
-def schema() -> dict[str, Section]:
-    """Every params section the stages read (imports are local: they load torch)."""
-    from extractors.text.finetune_config import FinetuneConfig
-    from model.ambdsgdn import ModelConfig
-    from model.context_free import BaselineConfig
-    from model.training import TrainConfig
-    from pipeline.corpora import ADAPTERS
-    from pipeline.corpora.common import NOT_PARAMS, PrepareOptions
-    from pipeline.democorpus import DemoParams, IemocapDemo, MeldDemo
-    from pipeline.democorpus.story import StoryParams
-    from pipeline.lib.manifest import MODALITIES
+# Each section's schema is built from its own module of this package, imported only when a stage
+# validates that section: a stage's import trace (its DVC deps) names the config files it reads.
+def _demo() -> Section:
+    from config.demo import DemoParams, IemocapDemo, MeldDemo, StoryParams
 
-    adapters = {name: from_signature(ADAPTERS.get(name), skip=("root", "path", "options"))
-                for name in ADAPTERS.names()}
-    return {
-        "demo": from_dataclass(DemoParams, children={
-            "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),
-            "meld": from_dataclass(MeldDemo)}),
-        "prepare": moved(from_dataclass(PrepareOptions, exclude=NOT_PARAMS, extra={
-            # corpus and root: checked by the stage
-            "corpus": (str, "auto"), "root": (str | None, None), **{n: (dict, {}) for n in adapters}},
-            children=adapters), require=MODALITIES_MOVED),
-        "extract": Section({m: dict for m in MODALITIES},
-                           children={m: extract_section(m) for m in MODALITIES}),
-        "model": moved(from_dataclass(ModelConfig, exclude=("input_dims", "num_classes")),
-                       modalities=MODALITIES_MOVED),
-        "train": moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
-                       device=DEVICE_MOVED),
-        "baseline": from_dataclass(BaselineConfig),
-        "finetune": from_dataclass(FinetuneConfig, extra={"enabled": (bool, False),
-                                                           "crossfit_folds": (int, 0)}),
-        "corpora": Section({}, any_key=Section({"root": str})),   # benchmark pipelines: name -> root
-    }
+    return from_dataclass(DemoParams, children={
+        "story": from_dataclass(StoryParams), "iemocap": from_dataclass(IemocapDemo),
+        "meld": from_dataclass(MeldDemo)})
 
 
-def validate(params: Mapping[str, Any], source: str = "params") -> dict:
-    """The whole params mapping checked key by key: top-level choices (``modalities``, ``device``;
-    defaults filled in) and sections (present ones get their defaults)."""
-    sections, top = schema(), top_level()
-    unknown = sorted(set(params) - set(sections) - set(top.keys))
+def _prepare() -> Section:
+    from config.prepare import NOT_PARAMS, PrepareOptions
+
+    prepare = from_dataclass(PrepareOptions, exclude=NOT_PARAMS, extra={
+        # corpus and root: checked by the stage; each adapter's params: an open key (see above)
+        "corpus": (str, "auto"), "root": (str | None, None)})
+    prepare.open = True
+    return moved(prepare, require=MODALITIES_MOVED)
+
+
+def _extract() -> Section:
+    return Section({m: dict for m in MODALITIES}, children={m: extract_section(m) for m in MODALITIES})
+
+
+def _model() -> Section:
+    from config.model import ModelConfig
+
+    return moved(from_dataclass(ModelConfig, exclude=("input_dims", "num_classes")),
+                 modalities=MODALITIES_MOVED)
+
+
+def _train() -> Section:
+    from config.train import TrainConfig
+
+    return moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
+                 device=DEVICE_MOVED)
+
+
+def _baseline() -> Section:
+    from config.baseline import BaselineConfig
+
+    return from_dataclass(BaselineConfig)
+
+
+def _finetune() -> Section:
+    from config.finetune import FinetuneConfig
+
+    return from_dataclass(FinetuneConfig, extra={"enabled": (bool, False), "crossfit_folds": (int, 0)})
+
+
+def _corpora() -> Section:
+    return Section({}, any_key=Section({"root": str}))   # benchmark pipelines: name -> root
+
+
+SECTIONS: dict[str, Callable[[], Section]] = {
+    "demo": _demo, "prepare": _prepare, "extract": _extract, "model": _model, "train": _train,
+    "baseline": _baseline, "finetune": _finetune, "corpora": _corpora}
+
+
+def schema(names: Sequence[str] | None = None) -> dict[str, Section]:
+    """The params sections the stages read (``names``: only those)."""
+    return {name: SECTIONS[name]() for name in (SECTIONS if names is None else names)}
+
+
+def validate(params: Mapping[str, Any], source: str = "params", extensions: Extensions | None = None,
+             sections: Sequence[str] | None = None) -> dict:
+    """The params mapping checked key by key: top-level choices (``modalities``, ``device``;
+    defaults filled in) and sections (present ones get their defaults). ``sections``: the ones a
+    stage reads (default all); any other must still be a known section, and is passed through.
+    ``extensions``: the registered names (and params) of the open keys, from the stage that owns
+    their registry."""
+    top = top_level()
+    unknown = sorted(set(params) - set(SECTIONS) - set(top.keys))
     if unknown:
         raise ParamsError(f"{source}: {unknown[0]}: unknown section or key "
-                          f"(accepted: {', '.join(sorted([*top.keys, *sections]))})")
+                          f"(accepted: {', '.join(sorted([*top.keys, *SECTIONS]))})")
+    read = schema([name for name in params if name in SECTIONS and (sections is None or name in sections)])
     try:
         out = {}
         for key, hint in top.keys.items():
@@ -249,8 +304,13 @@ def validate(params: Mapping[str, Any], source: str = "params") -> dict:
                 raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
         check_modalities(out["modalities"])
         check_device(out["device"])
-        out.update({name: validate_section(sections[name], value, name)
-                    for name, value in params.items() if name in sections})
+        for name, value in params.items():
+            if name in read:
+                out[name] = validate_section(read[name], value, name, extensions)
+            elif name in SECTIONS:
+                if value is not None and not isinstance(value, dict):
+                    raise ParamsError(f"{name}: expected a section of keys, got {_describe(value)}")
+                out[name] = value
     except ParamsError as exc:
         raise ParamsError(f"{source}: {exc}") from None
     return out

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from model.registry import Registry
+from config.registry import Registry
 
 
 def test_register_get_names_and_decorator():

@@ -6,8 +6,8 @@ imported on first use (so torch or transformers load only when that entry is cho
 registered twice is refused at once, i.e. at import. :meth:`Registry.names` feeds CLI help and error
 messages; an unknown name is refused with the param it came from and the registered names.
 
-It lives in :mod:`model`, the bottom layer (no import of ``extractors`` or ``pipeline``), so every
-package can use it::
+It lives in :mod:`config`, the leaf package (it imports nothing of the project), so every package
+can use it::
 
     GRAPHS = Registry("model.graph", "graph variant")
 
