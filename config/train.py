@@ -1,10 +1,19 @@
 """The ``train`` params of the AMB-DSGDN trainer (:mod:`model.training`; paper §5.4 defaults,
-adaptive modality dropout Eq. 19-24). The device is the top-level ``device`` param."""
+adaptive modality dropout Eq. 19-24). The device and the precision are the top-level
+``device`` and ``precision`` params."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.vocabulary import DEFAULT_DEVICE, P_METRICS, Q_RULES, check_choice, check_class_weights
+from config.vocabulary import (
+    DEFAULT_DEVICE,
+    DEFAULT_PRECISION,
+    P_METRICS,
+    PRECISIONS,
+    Q_RULES,
+    check_choice,
+    check_class_weights,
+)
 
 
 @dataclass
@@ -15,7 +24,7 @@ class TrainConfig:
     weight_decay: float = 5e-5
     class_weights: str = "inverse_frequency"     # inverse_frequency | none
     device: str = DEFAULT_DEVICE
-    amp: bool = True                              # CUDA only
+    precision: str = DEFAULT_PRECISION           # the top-level ``precision`` (CUDA only)
     modality_dropout: bool = True
     warm_up_epochs: int = 60
     q_base: float = 0.3
@@ -26,6 +35,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice(self.q_rule, Q_RULES, "train.q_rule")
+        check_choice(self.precision, PRECISIONS, "precision")
         check_choice(self.p_metric, P_METRICS, "train.p_metric")
         check_class_weights(self.class_weights, "train.class_weights")
         for key in ("epochs", "batch_size"):

@@ -12,6 +12,10 @@ MODALITIES = ("text", "audio", "visual")
 SOURCE_COLUMN = {"text": "text", "audio": "audio_path", "visual": "video_path"}
 MEDIA_PREFIX = {"audio": "audio", "visual": "video"}
 DEFAULT_DEVICE = "auto"   # the top-level ``device``: auto | cpu | cuda | cuda:<n>
+# The top-level ``precision`` of every CUDA computation (extract, finetune, train, evaluate): fp16
+# or bf16 autocast (fp16 with loss scaling when training), or fp32. The CPU computes in fp32.
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEFAULT_PRECISION = "fp16"
 
 # prepare.on_missing_media, what an utterance whose media file is missing or unreadable becomes:
 #   keep - keep the utterance, blank the path; extractors give it a zero vector + mask

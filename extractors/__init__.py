@@ -17,7 +17,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from config.registry import Registry
-from config.vocabulary import MODALITIES
+from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MODALITIES
 from extractors.base import Extractor, ExtractorError, code_digest
 
 # name -> "module:Class", imported on first use (torch / transformers load only when chosen).
@@ -40,12 +40,17 @@ def extractor_code_digest(name: str) -> str:
 
 
 def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None,
-                  device: str = "auto") -> Extractor:
-    """Instantiate the extractor ``name`` for ``modality`` with its params (checked), on ``device``."""
+                  device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION) -> Extractor:
+    """Instantiate the extractor ``name`` for ``modality`` with its params (checked), on ``device``
+    in ``precision`` (the top-level switches)."""
     cls = extractor_class(name)
     if cls.modality != modality:
         raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor")
-    return cls(device=device, **(params or {}))
+    switches = sorted({"device", "precision"} & set(params or {}))
+    if switches:
+        raise ExtractorError(f"extract.{modality}.{name}.{switches[0]}: not an extractor param (the "
+                             f"{switches[0]} is the top-level `{switches[0]}` param)")
+    return cls(device=device, precision=precision, **(params or {}))
 
 
 def families(modality: str) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 # The manifest's vocabulary (the extractors' input contract) is imported, never restated.
-from config.vocabulary import MEDIA_PREFIX, SOURCE_COLUMN
+from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MEDIA_PREFIX, PRECISIONS, SOURCE_COLUMN
 
 
 class ExtractorError(ValueError):
@@ -53,14 +53,19 @@ class Extractor(ABC):
     # a model folder moved elsewhere is still the same model when the content field agrees.
     relocatable: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+    def __init__(self, *, device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION,
+                 **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            moved = ("the device is the top-level `device` param; " if unknown[0] == "device" else "")
             raise ExtractorError(f"extract.{self.modality}.{self.name}.{unknown[0]}: unknown param for "
-                                 f"extractor {self.name!r} ({moved}accepted: {', '.join(self.defaults)})")
+                                 f"extractor {self.name!r} (accepted: {', '.join(self.defaults)})")
         self.params = {**self.defaults, **params}
-        self.device_name = device   # where a neural extractor runs: not a param, never in the identity
+        # Where and in what precision a neural extractor runs: the top-level switches, not params;
+        # the identity names their effect (``compute``: the device type and the precision in effect).
+        self.device_name = device
+        if precision not in PRECISIONS:
+            raise ExtractorError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
+        self.precision = precision
 
     @property
     def batch_size(self) -> int:

@@ -31,6 +31,12 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 training on CUDA (its gradients would underflow); disabled (a
+    pass-through) for bf16, fp32 or the CPU."""
+    return torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
+
+
 def compute_identity(device: torch.device, precision: str) -> dict[str, str]:
     """What a neural extractor's numbers depend on besides its weights and input: the device type
     (CPU and CUDA kernels round differently; CUDA convolutions use TF32 by default) and the

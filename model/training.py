@@ -24,7 +24,7 @@ from model.ambdsgdn import AMBDSGDN
 from model.class_weights import loss_weights
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
-from model.device import pick_device
+from model.device import autocast, grad_scaler, pick_device
 from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
 
@@ -102,8 +102,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
     weights = loss_weights(np.concatenate([d.labels for d in splits["train"]]), model_config.num_classes,
                            config.class_weights)
     weights = weights.to(device) if weights is not None else None
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = grad_scaler(device, config.precision)
     generator = torch.Generator().manual_seed(seed)
 
     def dropout_active(epoch: int) -> bool:
@@ -119,7 +118,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
             mask = b.mask if loss_mask_rows is None else b.mask & _trainable(b, loss_mask_rows, device)
             labels, has = b.labels, b.present
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", enabled=use_amp):
+            with autocast(device, config.precision):
                 hidden = model.encode(b.features, b.speakers, b.lengths, has)
                 logits = model.classify(hidden)
                 if dropout_active(epoch):    # Alg. 2 on the hidden representations

@@ -6,7 +6,8 @@
 Reads ``extract.<modality>``: ``name`` (a registered extractor), the params of each extractor family
 under its own name (``extract.audio.opensmile: {feature_set: IS10}``; only the chosen one is used),
 ``on_failure`` (mask | drop), ``max_failed_fraction``, ``chunk_size``; and the top-level
-``modalities`` (a modality not listed does no work: its output only says so) and ``device``.
+``modalities`` (a modality not listed does no work: its output only says so), ``device`` and
+``precision``.
 Vectors come from the feature store (``--store``, default ``$AMBDSGDN_FEATURE_STORE`` or
 ``~/.cache/ambdsgdn-erc/features``) where they were computed before; only the rest is computed.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from config.extract import ExtractSection
 from config.params import load_params
 from config.schema import schema, validate_section
-from config.vocabulary import MODALITIES
+from config.vocabulary import DEFAULT_PRECISION, MODALITIES
 from extractors import families, get_extractor, params_extensions, section_params
 from extractors.base import ExtractorError
 from extractors.cache import write_unused
@@ -37,7 +38,7 @@ SECTIONS = ("extract",)
 
 
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True, *,
-        modalities: Sequence[str] = MODALITIES, device: str = "auto",
+        modalities: Sequence[str] = MODALITIES, device: str = "auto", precision: str = DEFAULT_PRECISION,
         store: FeatureStore | None = None) -> dict:
     """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
     if modality not in MODALITIES:
@@ -54,7 +55,7 @@ def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progres
         raise ExtractorError(f"params: extract.{modality}.name is required")
     m = manifest.read(manifest_dir)
     params = section_params(section)
-    extractor = get_extractor(modality, config.name, params, device)
+    extractor = get_extractor(modality, config.name, params, device, precision)
     store = store or FeatureStore()
     meta = extract(m.table, m.media_path, extractor, out_dir, params=params, store=store,
                    chunk_size=config.chunk_size, on_failure=config.on_failure,
@@ -87,7 +88,7 @@ def run_cli(args: argparse.Namespace) -> None:
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
         args.out or Path("data/features") / args.modality, modalities=params["modalities"],
-        device=params["device"], store=FeatureStore(args.store))
+        device=params["device"], precision=params["precision"], store=FeatureStore(args.store))
 
 
 main = stage_main(lambda args: f"extract@{args.modality}", __doc__, add_arguments, run_cli)

@@ -5,8 +5,8 @@
 
 Reads ``finetune`` (``enabled``, ``base_model``, ``pooling``, ``context_turns``, ``max_length``,
 ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``warmup_ratio``, ``dropout``,
-``class_weights``, ``evals_per_epoch``, ``patience``, ``seed``, ``amp``, ``crossfit_folds``) and
-``device``. With
+``class_weights``, ``evals_per_epoch``, ``patience``, ``seed``, ``crossfit_folds``), ``device``
+and ``precision``. With
 ``enabled: false`` (the default) it writes only a ``finetune.json`` saying so. Otherwise the
 encoder is fine-tuned for utterance emotion classification on the train split, selected on dev
 (:mod:`extractors.text.finetune`), and saved where ``from_pretrained`` reads it: point
@@ -49,7 +49,7 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
     folds = section.pop("crossfit_folds")
     if folds < 0 or folds == 1:   # one fold would hold out the whole train split
         raise ValueError(f"finetune.crossfit_folds={folds}: 0 (off) or the number of folds (>= 2)")
-    config = FinetuneConfig(**section)
+    config = FinetuneConfig(**section, precision=params["precision"])
     pick_device(params["device"])   # fails at once where the device is not there
     m = manifest.read(manifest_dir)
     work = work_dir(out_dir)

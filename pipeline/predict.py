@@ -38,6 +38,7 @@ import yaml
 from config.params import DEFAULT_PARAMS, load_params
 from config.prepare import PrepareOptions
 from config.schema import validate
+from config.vocabulary import DEFAULT_PRECISION
 from extractors import params_extensions
 from extractors.store import FeatureStore
 from pipeline.cli import stage_main
@@ -63,6 +64,7 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
         raise ValueError(f"--context {context}: only with --corpus (a conversation has no labels)")
     started = time.perf_counter()
     predictor = Predictor.from_dir(model_dir, device=params.get("device", "auto"),
+                                   precision=params.get("precision", DEFAULT_PRECISION),
                                    extractor_params=extractor_params, tolerate=tolerate, store=store)
     prepare = validate({"prepare": params.get("prepare") or {}})["prepare"]
     options = PrepareOptions.from_params(prepare, predictor.modalities, labelled=False)

@@ -25,8 +25,8 @@ class LibrosaAudio(Extractor):
     min_audio_s = 0.1   # a few analysis frames at least, so the statistics are defined
     defaults = {"n_mfcc": 20, "fmin": 60.0, "fmax": 500.0, "batch_size": 16}
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
-        super().__init__(device=device, **params)   # CPU library: the device is not used
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)   # CPU library: the device and the precision are not used
         if not 1 <= int(self.params["n_mfcc"]) <= 128:
             raise ExtractorError(f"extract.audio.librosa.n_mfcc={self.params['n_mfcc']}: must be in 1..128")
 

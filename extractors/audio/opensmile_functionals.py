@@ -24,8 +24,8 @@ class OpenSmileAudio(Extractor):
     min_audio_s = 0.1
     defaults = {"feature_set": "IS10", "batch_size": 16}
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
-        super().__init__(device=device, **params)   # CPU library: the device is not used
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)   # CPU library: the device and the precision are not used
         import opensmile
 
         names = list(opensmile.FeatureSet.__members__)

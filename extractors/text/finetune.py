@@ -43,7 +43,7 @@ from extractors.text.encoding import dialogue_contexts, pool, tokenize, utteranc
 from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
 from model.class_weights import loss_weights
 from model.data import length_batches
-from model.device import pick_device
+from model.device import autocast, grad_scaler, pick_device
 from model.scores import scores
 from model.versions import library_versions
 
@@ -119,19 +119,11 @@ def evaluate(model: Classifier, tokenizer, data: Examples, config: FinetuneConfi
     with torch.inference_mode():
         for idx in length_batches([_length(x) for x in data.inputs], config.batch_size * 2, sort=True):
             batch, own = tokenize(tokenizer, [data.inputs[i] for i in idx], config.max_length)
-            with _autocast(device, config):
+            with autocast(device, config.precision):
                 logits = model({k: v.to(device) for k, v in batch.items()}, own.to(device))
             predicted[idx] = logits.argmax(-1).cpu().numpy()
     model.train()
     return scores(data.labels, predicted)
-
-
-def _autocast(device: torch.device, config: FinetuneConfig):
-    import contextlib
-
-    if device.type == "cuda" and config.amp:
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 @dataclass
@@ -184,7 +176,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
     weights = loss_weights(train.labels, len(labels), config.class_weights, chosen)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
-    scaler = torch.amp.GradScaler("cuda", enabled=chosen.type == "cuda" and config.amp)
+    scaler = grad_scaler(chosen, config.precision)
     state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
     trained_on = set(state.trained_on)
     eval_at = {round(steps_per_epoch * k / config.evals_per_epoch): k
@@ -204,7 +196,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
             trained_on.update(train.ids[i] for i in idx)
             batch, own = tokenize(tokenizer, [train.inputs[i] for i in idx], config.max_length)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(chosen, config):
+            with autocast(chosen, config.precision):
                 logits = model({k: v.to(chosen) for k, v in batch.items()}, own.to(chosen))
             loss = loss_fn(logits.float(), torch.from_numpy(train.labels[idx]).to(chosen))
             scaler.scale(loss).backward()

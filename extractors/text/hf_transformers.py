@@ -9,8 +9,8 @@ with ``HF_HUB_OFFLINE=1`` at once, otherwise after one short reachability check.
 Pooling: ``cls`` (first token, as the published RoBERTa features) or ``mean`` over real tokens;
 ``layers``: 1 = last hidden layer, k = average of the last k. ``context_turns`` k > 0 reads each
 utterance after its previous k turns (:mod:`extractors.text.encoding`). Batches are formed from
-utterances sorted by length (``order_key``: less padding on CUDA), run without grad, with fp16/bf16
-autocast on CUDA (``precision``), in canonical batches: ``batch_size`` utterances padded to the same
+utterances sorted by length (``order_key``), run without grad, with fp16/bf16 autocast on CUDA
+(the top-level ``precision``), in canonical batches: ``batch_size`` utterances padded to the same
 multiple of 8 tokens, so a vector does not depend on its batch (:mod:`extractors.alone`).
 
 A folder written by the ``finetune`` stage (:mod:`extractors.text.finetune`) carries its provenance
@@ -63,19 +63,16 @@ class TransformersText(Extractor):
     name = "transformers"
     modality = "text"
     defaults = {"model": "roberta-large", "revision": None, "pooling": "cls", "layers": 1,
-                "max_length": 128, "batch_size": 32, "precision": "fp16", "context_turns": None}
+                "max_length": 128, "batch_size": 32, "context_turns": None}
     relocatable = {"model": "weights_sha256"}   # a local model folder may move
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
-        super().__init__(device=device, **params)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if self.params["pooling"] not in POOLINGS:
             raise ExtractorError(f"extract.text.transformers.pooling={self.params['pooling']!r}: "
                                  f"use cls or mean")
         if int(self.params["layers"]) < 1:
             raise ExtractorError(f"extract.text.transformers.layers={self.params['layers']}: must be >= 1")
-        if self.params["precision"] not in ("fp32", "fp16", "bf16"):
-            raise ExtractorError(f"extract.text.transformers.precision={self.params['precision']!r}: "
-                                 "use fp32, fp16 or bf16")
         self.source = resolve_model(str(self.params["model"]), self.params["revision"])
         self.finetune = read_finetune(self.source)
         self.crossfit = crossfit_of(self.finetune, self.source)
@@ -121,7 +118,7 @@ class TransformersText(Extractor):
                 "transformers": transformers.__version__,
                 **{k: self.params[k] for k in ("pooling", "layers", "max_length", "batch_size")},
                 "context_turns": self.context_turns,
-                "compute": compute_identity(self.device, self.params["precision"]),
+                "compute": compute_identity(self.device, self.precision),
                 "finetune": None if self.finetune is None else {
                     **{k: self.finetune[k] for k in ("base_model", "base_identity", "corpus", "split_sha256",
                                                      "params", "selected")},
@@ -191,7 +188,7 @@ class TransformersText(Extractor):
                 batch, own = tokenize(self.tokenizer, batch_inputs, max_length, pad_to=pad_to)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             k = int(self.params["layers"])
-            with torch.inference_mode(), autocast(self.device, self.params["precision"]):
+            with torch.inference_mode(), autocast(self.device, self.precision):
                 out = model(**batch, output_hidden_states=k > 1)
                 hidden = (torch.stack(out.hidden_states[-k:]).mean(0) if k > 1
                           else out.last_hidden_state).float()

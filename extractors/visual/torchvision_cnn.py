@@ -37,12 +37,12 @@ class TorchvisionVisual(Extractor):
     name = "torchvision"
     modality = "visual"
     defaults = {"backbone": "densenet121", "weights": "DEFAULT", "seed": 0, "frames": 4,
-                "image_size": 224, "pool": "mean", "batch_size": 8, "precision": "fp16",
+                "image_size": 224, "pool": "mean", "batch_size": 8,
                 "min_frame_fraction": 0.5}
     relocatable = {"weights": "weights_sha256"}   # a checkpoint file may move
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
-        super().__init__(device=device, **params)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         import torch
         import torchvision
 
@@ -102,7 +102,7 @@ class TorchvisionVisual(Extractor):
                 "seed": self.params["seed"] if self.weights_source.lower() == "none" else None,
                 "torchvision": torchvision.__version__, "torch": torch.__version__.split("+")[0],
                 "opencv": cv2.__version__,
-                "compute": compute_identity(self.device, self.params["precision"]),
+                "compute": compute_identity(self.device, self.precision),
                 **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction",
                                                     "batch_size")}}
 
@@ -148,7 +148,7 @@ class TorchvisionVisual(Extractor):
 
         crops = torch.from_numpy(np.concatenate([x["crops"] for x in inputs]))
         images = (crops.permute(0, 3, 1, 2).float() / 255 - self.mean) / self.std
-        with torch.inference_mode(), autocast(self.device, self.params["precision"]):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             feats = self.model(images.to(self.device)).float().cpu()
         per_utterance = torch.split(feats, [len(x["crops"]) for x in inputs])   # frames found vary
         pooled = [f.mean(0) if self.params["pool"] == "mean" else f.amax(0) for f in per_utterance]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from config.prepare import PrepareOptions
+from config.vocabulary import DEFAULT_PRECISION
 from extractors import get_extractor
 from extractors.base import ROUNDING_FIELDS, Extractor
 from extractors.runner import collect
@@ -80,13 +81,14 @@ class Predictor:
         return list(self.model.modalities)
 
     @classmethod
-    def from_dir(cls, model_dir: Path | str, *, device: str = "auto",
+    def from_dir(cls, model_dir: Path | str, *, device: str = "auto", precision: str = DEFAULT_PRECISION,
                  extractor_params: Mapping[str, Mapping] | None = None, tolerate: Sequence[str] = (),
                  store: FeatureStore | None = None) -> Predictor:
         """The model of ``model_dir`` and its extractors. ``extractor_params``: modality -> params
         that replace recorded ones (e.g. where a local model folder now sits); ``tolerate``:
         identity fields allowed to differ (e.g. ``transformers`` for another library version),
-        reported in :attr:`tolerated`; ``store``: the feature store (default: the user's)."""
+        reported in :attr:`tolerated`; ``store``: the feature store (default: the user's); ``device``,
+        ``precision``: the top-level switches the extractors run with."""
         model_dir = Path(model_dir)
         chosen = str(pick_device(device))
         started = time.perf_counter()
@@ -100,7 +102,8 @@ class Predictor:
         for modality, recorded in config["features"].items():
             started = time.perf_counter()
             params = {**recorded["params"], **(extractor_params or {}).get(modality, {})}
-            extractor = get_extractor(modality, recorded["extractor"], params, chosen)
+            params.pop("precision", None)   # a param in folders written before the top-level switch
+            extractor = get_extractor(modality, recorded["extractor"], params, chosen, precision)
             tolerated += check_identity(model_dir, modality, recorded, extractor, tolerate)
             extractors[modality] = extractor
             timings[f"{modality}_extractor_load_s"] = time.perf_counter() - started

@@ -39,7 +39,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     GRAPHS.target(model_params["graph"])   # an unknown variant is refused before any work
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
-    config = TrainConfig(**train_params, device=params["device"])
+    config = TrainConfig(**train_params, device=params["device"], precision=params["precision"])
     pick_device(config.device)   # fails at once where the device is not there
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest

@@ -64,12 +64,15 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, corpora, demo, device, extract, features, finetune, finetuned, "
-                       "modalities, model, prepare, train\\)"),
+                       "modalities, model, precision, prepare, train\\)"),
     ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
     ("modalities=[]", "modalities: empty"),
     ("modalities=text", "modalities: expected a list of str, got 'text'"),
     ("device=1", "device: expected str, got 1"),
     ("device=gpu", "device: 'gpu' is not a device \\(auto, cpu, cuda, cuda:1\\)"),
+    ("precision=fp8", "precision: 'fp8': use one of fp32, fp16, bf16"),
+    ("train.amp=true", "train.amp: unknown key \\(mixed precision is one top-level switch"),
+    ("finetune.amp=false", "finetune.amp: unknown key \\(mixed precision is one top-level switch"),
     ("model.modalities=[text]", "model.modalities: unknown key \\(the run's modalities are one top-level list"),
     ("prepare.require=[text]", "prepare.require: unknown key \\(the run's modalities are one top-level list"),
     ("train.device=cpu", "train.device: unknown key \\(the device is one top-level switch for extract, train and evaluate"),

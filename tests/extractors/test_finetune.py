@@ -344,7 +344,7 @@ def test_amp_fine_tuning_on_cuda_improves_dev_f1_and_saves_float32_weights(corpu
         return logits
 
     monkeypatch.setattr(ft.Classifier, "forward", spy)
-    config = ft.FinetuneConfig(base_model=str(tiny_bert), amp=True, **FAST)
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), precision="fp16", **FAST)
     provenance = ft.finetune(corpus.table, LABELS, config, tmp_path / "cuda", device="cuda", progress=False,
                              log=lambda s: None)
     assert dtypes == {torch.float16} and provenance["device"].startswith("cuda")
