@@ -7,7 +7,7 @@ store (so everything is extracted). It prints:
 
 - **end to end**: ``python -m pipeline.predict`` in a fresh process, wall clock: Python imports,
   model and extractor loading, extraction, the model, writing CSV / JSON / timeline;
-- **loading**: the model folder (``artifact.load``) and each extractor, in seconds;
+- **loading**: the model folder (``ModelFolder.from_pretrained``) and each extractor, in seconds;
 - **per turn**: the marginal cost of one more turn, ``(t(N) - t(N/2)) / (N/2)`` of
   ``Predictor.predict`` (extraction + model), median of ``--repeats``, with the model's own share.
 
@@ -61,12 +61,12 @@ def child(model: Path, corpus: Path, turns: int, repeats: int) -> dict:
     """In one process: loading times, then predict on N/2 and N turns, each with an empty store."""
     started = time.perf_counter()
     from extractors.store import FeatureStore
-    from pipeline.lib import artifact
+    from model.folder import ModelFolder
     from pipeline.lib.predictor import Predictor, read_conversation
 
     imports_s = time.perf_counter() - started
     started = time.perf_counter()
-    artifact.load(model, "cpu")
+    ModelFolder.from_pretrained(model, "cpu")
     model_load_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -19,7 +19,6 @@ import torch
 
 from config.model import ModelConfig
 from config.train import TrainConfig
-from model import MODELS
 from model.ambdsgdn import AMBDSGDN
 from model.class_weights import loss_weights
 from model.classifier import total_loss
@@ -169,20 +168,3 @@ def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> to
     for i, rows in enumerate(b.rows):
         out[i, : len(rows)] = torch.from_numpy(trainable_rows[rows]).to(device)
     return out
-
-
-def restore(meta: dict, state_dict: dict[str, torch.Tensor], device: str = "cpu") -> AMBDSGDN:
-    """The model a run's metadata (``model``, ``model_config``) describes, with ``state_dict``
-    loaded; a state of other shapes or names is refused with the first difference."""
-    architecture = MODELS.get(meta.get("model", AMBDSGDN.name))
-    model = architecture(architecture.config_class(**meta["model_config"]))
-    expected = model.state_dict()
-    for key in sorted(set(expected) | set(state_dict)):
-        if key not in state_dict or key not in expected:
-            raise ValueError(f"weights {'lack' if key not in state_dict else 'have an unexpected'} "
-                             f"tensor {key!r} for the recorded model_config")
-        if tuple(state_dict[key].shape) != tuple(expected[key].shape):
-            raise ValueError(f"weights: {key!r} has shape {tuple(state_dict[key].shape)}, the recorded "
-                             f"model_config makes it {tuple(expected[key].shape)}")
-    model.load_state_dict(state_dict)
-    return model.to(device).eval()

@@ -4,7 +4,7 @@
     conversation, log = read_conversation("talk.srt", ["talk.mp4"], speaker_side={"Anna": "left"})
     result = predictor.predict(conversation)      # result.table: one row per turn
 
-:meth:`Predictor.from_dir` reads the model folder (:mod:`pipeline.lib.artifact`) and builds, per
+:meth:`Predictor.from_dir` reads the model folder (:class:`model.folder.ModelFolder`) and builds, per
 modality, the extractor its ``config.json`` records, with the recorded params; an extractor whose
 identity differs from the recorded one (other weights, other config, other code, other library
 version) cannot reproduce the features the model was trained on and is refused, naming every
@@ -33,10 +33,10 @@ from extractors.runner import collect
 from extractors.store import FeatureStore
 from model.data import dialogues
 from model.device import pick_device
+from model.folder import CONFIG_FILE, ModelFolder
 from model.training import Inference, infer
 from pipeline.corpora import conversation as conversation_reader
 from pipeline.corpora import detect_corpus, load_corpus
-from pipeline.lib import artifact
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest
 from pipeline.lib.predictions import prediction_table, utterance_records
@@ -65,16 +65,16 @@ class Prediction:
 class Predictor:
     """A model folder with the extractors that reproduce its features."""
 
-    def __init__(self, model_dir: Path, model, config: dict, provenance: dict,
-                 extractors: dict[str, Extractor], device: str, store: FeatureStore | None,
-                 timings: dict[str, float], tolerated: list[str]) -> None:
-        self.model_dir, self.model, self.config, self.provenance = model_dir, model, config, provenance
+    def __init__(self, folder: ModelFolder, extractors: dict[str, Extractor], device: str,
+                 store: FeatureStore | None, timings: dict[str, float], tolerated: list[str]) -> None:
+        self.folder, self.model_dir = folder, folder.path
+        self.model, self.config, self.provenance = folder.model, folder.config, folder.provenance
         self.extractors, self.device, self.store = extractors, device, store
         self.timings, self.tolerated = timings, tolerated
 
     @property
     def labels(self) -> list[str]:
-        return artifact.labels(self.config)
+        return self.folder.labels
 
     @property
     def modalities(self) -> list[str]:
@@ -92,7 +92,8 @@ class Predictor:
         model_dir = Path(model_dir)
         chosen = str(pick_device(device))
         started = time.perf_counter()
-        model, config, provenance = artifact.load(model_dir, chosen)
+        folder = ModelFolder.from_pretrained(model_dir, chosen)
+        config = folder.config
         timings = {"model_load_s": time.perf_counter() - started}
         unknown = sorted(set(extractor_params or {}) - set(config["features"]))
         if unknown:
@@ -107,7 +108,7 @@ class Predictor:
             tolerated += check_identity(model_dir, modality, recorded, extractor, tolerate)
             extractors[modality] = extractor
             timings[f"{modality}_extractor_load_s"] = time.perf_counter() - started
-        return cls(model_dir, model, config, provenance, extractors, chosen, store, timings, tolerated)
+        return cls(folder, extractors, chosen, store, timings, tolerated)
 
     def predict(self, m: Manifest, progress: bool = False) -> Prediction:
         """Predictions for every utterance of ``m`` (labels, if any, are shown, never used)."""
@@ -171,7 +172,7 @@ def check_identity(model_dir: Path, modality: str, recorded: dict, extractor: Ex
     if refused:
         listed = "; ".join(f"{key}: recorded {was!r}, installed {now!r}" for key, was, now in refused)
         raise IdentityMismatch(
-            f"{model_dir / artifact.CONFIG_FILE}: features.{modality}: the installed "
+            f"{model_dir / CONFIG_FILE}: features.{modality}: the installed "
             f"{recorded['extractor']!r} extractor cannot reproduce the features this model was "
             f"trained on ({listed}). Install what the model records (provenance.json lists its "
             f"libraries), point extractor params at the recorded weights, or accept a field "

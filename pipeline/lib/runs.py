@@ -1,7 +1,7 @@
 """The train stage's output folder (``data/model``), one module for its layout:
 
 - ``checkpoints/seed_<s>/``: the dev-selected model of one seed's run, a self-describing folder
-  (:mod:`pipeline.lib.artifact`: config.json, weights.pt read weights-only, provenance.json);
+  (:class:`model.folder.ModelFolder`: config.json, weights.pt read weights-only, provenance.json);
 - ``curves/seed_<s>.csv``: one row per epoch (train loss, dev wa-F1, the reference protocol's test
   wa-F1, drop rates), what ``dvc plots`` and :func:`read_curves` read;
 - beside the folder, ``<folder>.timings.json`` (:mod:`pipeline.lib.timings`): seconds per epoch and
@@ -20,8 +20,8 @@ from config.train import TrainConfig
 from model.ambdsgdn import GRAPHS
 from model.data import dialogues
 from model.device import pick_device
+from model.folder import ModelFolder
 from model.training import Inference, RunResult, infer, train_one
-from pipeline.lib import artifact
 from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_mask
 from pipeline.lib.metrics import classification_report
 from pipeline.lib.timings import read_timings, write_timings
@@ -72,10 +72,9 @@ def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dic
     provenance = {"seed": run["seed"], "selected_epoch": run["selected_epoch"],
                   "dev_wa_f1": run["dev_wa_f1"], "train_dialogues": run["train_dialogues"],
                   "train_config": train_config}
-    artifact.save(checkpoint_path(out_dir, result.seed), model=run["model"],
-                  model_config=run["model_config"], labels=m.labels, corpus=m.corpus,
-                  features=feature_provenance(inputs.metas), state_dict=run["state_dict"],
-                  provenance=provenance)
+    ModelFolder.from_state(model=run["model"], model_config=run["model_config"], state_dict=run["state_dict"],
+                           labels=m.labels, corpus=m.corpus, features=feature_provenance(inputs.metas),
+                           provenance=provenance).save_pretrained(checkpoint_path(out_dir, result.seed))
     (out_dir / "curves").mkdir(exist_ok=True)
     with open(out_dir / "curves" / f"seed_{result.seed}.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=[k for k in result.curves[0] if k != "epoch_s"],
@@ -126,9 +125,10 @@ def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> tuple[d
     plus the seed, selected epoch, dev score, features and train dialogue count it recorded, and
     the per-utterance outputs behind it."""
     m = inputs.manifest
-    model, config, provenance = artifact.load(path, device)
-    if artifact.labels(config) != m.labels:
-        raise ValueError(f"{path}: trained on labels {artifact.labels(config)}, manifest has {m.labels}")
+    folder = ModelFolder.from_pretrained(path, device)
+    model, config, provenance = folder.model, folder.config, folder.provenance
+    if folder.labels != m.labels:
+        raise ValueError(f"{path}: trained on labels {folder.labels}, manifest has {m.labels}")
     test = dialogues(m.table, m.labels, "test")
     out = infer(model, test, {k: inputs.matrices[k] for k in model.modalities}, inputs.present, 16, device)
     report = {**classification_report(out.gold, out.predicted, m.labels),

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from extractors.store import FeatureStore
+from model import folder as artifact
 from pipeline import evaluate, predict, train
-from pipeline.lib import artifact
 from pipeline.lib.predictor import IdentityMismatch, Predictor, read_conversation
 from tests.conftest import prepare_with_features
 from tests.pipeline.corpora.test_conversation import demo_dialogue

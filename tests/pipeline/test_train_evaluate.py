@@ -180,32 +180,35 @@ def test_model_folders_load_weights_only_and_refuse_tampering(workdir, tmp_path)
 
     import torch
 
-    from pipeline.lib import artifact
+    from model import folder as artifact
+    from model.folder import ModelFolder
     from pipeline.lib.runs import checkpoint_path
 
     train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", workdir / "safe")
     good = checkpoint_path(workdir / "safe", 0)
-    model, config, provenance = artifact.load(good)
+    loaded = ModelFolder.from_pretrained(good)
+    model, config, provenance = loaded.model, loaded.config, loaded.provenance
+    assert loaded.path == good and loaded.modalities == ["text", "audio"]
     m = manifest.read(workdir / "prepared")
     assert config["format_version"] == artifact.FORMAT_VERSION and config["model"] == "ambdsgdn"
-    assert artifact.labels(config) == m.labels and set(config["features"]) == {"text", "audio"}
+    assert loaded.labels == m.labels and set(config["features"]) == {"text", "audio"}
     assert config["features"]["audio"]["dim"] == model.config.input_dims["audio"] and provenance["seed"] == 0
     assert {"torch", "numpy", "python"} <= set(provenance["libraries"])
     forged = tmp_path / "seed_0"
     shutil.copytree(good, forged)
     torch.save({"state": Payload(tmp_path / "ran")}, forged / artifact.WEIGHTS_FILE)   # code a pickle runs
     with pytest.raises(artifact.ArtifactError, match="not weights the train stage wrote"):
-        artifact.load(forged)
+        ModelFolder.from_pretrained(forged)
     assert not (tmp_path / "ran").exists()
     state = torch.load(good / artifact.WEIGHTS_FILE, weights_only=True)
     key = next(k for k in state if k.endswith("weight") and state[k].dim() == 2)
     torch.save({**state, key: state[key][:, :-1]}, forged / artifact.WEIGHTS_FILE)     # wrong shape
     with pytest.raises(artifact.ArtifactError, match=f"{key}' has shape"):
-        artifact.load(forged)
+        ModelFolder.from_pretrained(forged)
     config_file = forged / artifact.CONFIG_FILE
     config_file.write_text(config_file.read_text().replace('"format_version": 1', '"format_version": 9'))
     with pytest.raises(artifact.ArtifactError, match="format_version 9, this code reads 1"):
-        artifact.load(forged)
+        ModelFolder.from_pretrained(forged)
     config_file.unlink()
     with pytest.raises(artifact.ArtifactError, match="not a model folder: config.json missing"):
-        artifact.load(forged)
+        ModelFolder.from_pretrained(forged)
