@@ -9,10 +9,13 @@ protocol (best test epoch), never to select.
 """
 from __future__ import annotations
 
-import copy
+import hashlib
+import json
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +27,7 @@ from model.class_weights import loss_weights
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
 from model.device import autocast, grad_scaler, pick_device
+from model.engine import Progress, Trainee, finish, fit
 from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
 
@@ -89,43 +93,55 @@ def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_siz
     return out.gold, out.predicted
 
 
-def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
-              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print,
-              reference_protocol: bool = True) -> RunResult:
-    """Train one seed; return the dev-selected checkpoint and per-epoch curves. Without
-    ``reference_protocol`` the test split is never scored (its curve column is NaN)."""
-    rng = set_seed(seed)
-    device = pick_device(config.device)
-    model = AMBDSGDN(model_config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = loss_weights(np.concatenate([d.labels for d in splits["train"]]), model_config.num_classes,
-                           config.class_weights)
-    weights = weights.to(device) if weights is not None else None
-    scaler = grad_scaler(device, config.precision)
-    generator = torch.Generator().manual_seed(seed)
+class AMBDSGDNTrainee(Trainee):
+    """One seed of AMB-DSGDN on the engine (:func:`model.engine.fit`): an epoch of shuffled
+    dialogue batches (Alg. 2 after the warm-up), then one dev evaluation per epoch; the curve row
+    adds the reference protocol's test score (never selected on), the mean drop rate ``q_<m>`` of
+    each modality and the epoch's seconds."""
 
-    def dropout_active(epoch: int) -> bool:
-        return config.modality_dropout and epoch > config.warm_up_epochs and len(model.modalities) > 1
-    best, curves, trained_on = None, [], set()
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
+    def __init__(self, seed: int, model_config: ModelConfig, config: TrainConfig,
+                 splits: dict[str, list[Dialogue]], matrices, present,
+                 loss_mask_rows: np.ndarray | None = None, reference_protocol: bool = True) -> None:
+        self.rng = set_seed(seed)
+        self.device = pick_device(config.device)
+        self.model = AMBDSGDN(model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+                                          weight_decay=config.weight_decay)
+        weights = loss_weights(np.concatenate([d.labels for d in splits["train"]]), model_config.num_classes,
+                               config.class_weights)
+        self.weights = weights.to(self.device) if weights is not None else None
+        self.scaler = grad_scaler(self.device, config.precision)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.config, self.splits, self.matrices, self.present = config, splits, matrices, present
+        self.loss_mask_rows, self.reference_protocol = loss_mask_rows, reference_protocol
+        self.trained_on: set[str] = set()
+        self.started, self.q = 0.0, {}
+
+    def dropout_active(self, epoch: int) -> bool:
+        return (self.config.modality_dropout and epoch > self.config.warm_up_epochs
+                and len(self.model.modalities) > 1)
+
+    def train_epoch(self, epoch: int) -> Iterator[dict]:
+        model, config, device = self.model, self.config, self.device
+        self.started = time.perf_counter()
         model.train()
         losses, q_sum, q_batches = [], np.zeros(len(model.modalities)), 0
-        for b in batches(splits["train"], config.batch_size, matrices, present, rng):
-            trained_on.update(b.dialogue_ids)
+        for b in batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng):
+            self.trained_on.update(b.dialogue_ids)
             b = b.to(device)
-            mask = b.mask if loss_mask_rows is None else b.mask & _trainable(b, loss_mask_rows, device)
+            mask = b.mask if self.loss_mask_rows is None else b.mask & _trainable(b, self.loss_mask_rows,
+                                                                                    device)
             labels, has = b.labels, b.present
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             with autocast(device, config.precision):
                 hidden = model.encode(b.features, b.speakers, b.lengths, has)
                 logits = model.classify(hidden)
-                if dropout_active(epoch):    # Alg. 2 on the hidden representations
+                if self.dropout_active(epoch):    # Alg. 2 on the hidden representations
                     dropped = adaptive_modality_dropout(
                         [hidden[m] for m in model.modalities], [logits[m] for m in model.modalities],
                         labels, [mask & has[m] for m in model.modalities], q_base=config.q_base,
                         lam=config.lam, p_exe=config.p_exe, rule=config.q_rule, metric=config.p_metric,
-                        generator=generator)
+                        generator=self.generator)
                     q_batches += 1
                     q_sum += dropped.q.cpu().numpy()
                     if dropped.applied:
@@ -136,30 +152,87 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
                         logits = model.classify(hidden)
                         labels, mask = labels[kept], mask[kept]
                         has = {m: x[kept] for m, x in has.items()}
-            loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, mask, weights, has)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, mask, self.weights, has)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             losses.append(loss.item())
-        dev = scores(*predict(model, splits["dev"], matrices, present, config.batch_size, device))
-        test = (scores(*predict(model, splits["test"], matrices, present, config.batch_size, device))
-                if reference_protocol else {"wa_f1": float("nan")})
-        row = {"seed": seed, "epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-               "dev_wa_f1": dev["wa_f1"], "dev_wa_acc": dev["wa_acc"],
-               "test_wa_f1_reference_protocol_only": test["wa_f1"],
-               **{f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)},
-               "epoch_s": time.perf_counter() - started}
-        curves.append(row)
-        if best is None or dev["wa_f1"] > best[0]:
-            best = (dev["wa_f1"], epoch, copy.deepcopy(model.state_dict()))
-        eta = np.mean([r["epoch_s"] for r in curves]) * (config.epochs - epoch)
-        log(f"seed {seed} epoch {epoch:3d}/{config.epochs}: loss {row['train_loss']:.4f} dev wa-F1 "
-            f"{dev['wa_f1']:.4f} acc {dev['wa_acc']:.4f} ({row['epoch_s']:.2f} s, seed ETA {eta:.0f} s)")
-    checkpoint = {"model": model.name, "state_dict": {k: v.cpu() for k, v in best[2].items()},
-                  "model_config": model_config.to_dict(), "selected_epoch": best[1],
-                  "dev_wa_f1": best[0], "seed": seed,
-                  "train_dialogues": sorted(trained_on)}   # what reached the optimiser (provenance)
-    return RunResult(seed, checkpoint, curves)
+        self.q = {f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)}
+        yield {"train_loss": float(np.mean(losses)) if losses else float("nan")}
+
+    def evaluate(self) -> dict:
+        size, device = self.config.batch_size, self.device
+        dev = scores(*predict(self.model, self.splits["dev"], self.matrices, self.present, size, device))
+        test = (scores(*predict(self.model, self.splits["test"], self.matrices, self.present, size, device))
+                if self.reference_protocol else {"wa_f1": float("nan")})
+        return {"dev_wa_f1": dev["wa_f1"], "dev_wa_acc": dev["wa_acc"],
+                "test_wa_f1_reference_protocol_only": test["wa_f1"], **self.q,
+                "epoch_s": time.perf_counter() - self.started}
+
+    def selectable(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def state_dict(self) -> dict:
+        cuda = self.device.type == "cuda"
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+                "generator": self.generator.get_state(),
+                "numpy_rng": json.dumps(self.rng.bit_generator.state),
+                "trained_on": sorted(self.trained_on)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = json.loads(state["numpy_rng"])
+        self.trained_on = set(state["trained_on"])
+
+
+def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
+              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print,
+              reference_protocol: bool = True, resume_dir: Path | None = None,
+              save_every_s: float = 60.0) -> RunResult:
+    """Train one seed on the engine; return the dev-selected checkpoint and per-epoch curves.
+    Without ``reference_protocol`` the test split is never scored (its curve column is NaN).
+    With ``resume_dir``, a killed run continues from its last finished epoch to the same result."""
+    trainee = AMBDSGDNTrainee(seed, model_config, config, splits, matrices, present, loss_mask_rows,
+                              reference_protocol)
+
+    def report(row: dict, progress: Progress) -> None:
+        eta = np.mean([r["epoch_s"] for r in progress.curve]) * (config.epochs - row["epoch"])
+        log(f"seed {seed} epoch {row['epoch']:3d}/{config.epochs}: loss {row['train_loss']:.4f} "
+            f"dev wa-F1 {row['dev_wa_f1']:.4f} acc {row['dev_wa_acc']:.4f} ({row['epoch_s']:.2f} s, "
+            f"seed ETA {eta:.0f} s)")
+
+    key = run_key(seed, model_config, config, splits, matrices, present, loss_mask_rows, reference_protocol)
+    fitted = fit(trainee, config.epochs, select="dev_wa_f1", resume_dir=resume_dir, run_key=key,
+                 save_every_s=save_every_s, log=log, on_point=report)
+    best = fitted.progress.best
+    checkpoint = {"model": trainee.model.name, "state_dict": fitted.best_state,
+                  "model_config": model_config.to_dict(), "selected_epoch": best["epoch"],
+                  "dev_wa_f1": best["dev_wa_f1"], "seed": seed,
+                  "train_dialogues": sorted(trainee.trained_on)}   # what reached the optimiser (provenance)
+    finish(resume_dir)
+    return RunResult(seed, checkpoint, [{"seed": seed, **row} for row in fitted.progress.curve])
+
+
+def run_key(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
+            matrices, present, loss_mask_rows, reference_protocol: bool) -> str:
+    """What a resumed run must share with the killed one: seed, configs, splits and the inputs."""
+    digest = hashlib.sha256(json.dumps(
+        [seed, model_config.to_dict(), asdict(config), reference_protocol,
+         {s: [d.dialogue_id for d in items] for s, items in splits.items()}], default=str).encode())
+    for name in sorted(matrices):
+        digest.update(np.ascontiguousarray(matrices[name]).tobytes())
+        digest.update(np.ascontiguousarray(present[name]).tobytes())
+    if loss_mask_rows is not None:
+        digest.update(np.ascontiguousarray(loss_mask_rows).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -26,6 +26,8 @@ from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_d
 from pipeline.lib.metrics import classification_report
 from pipeline.lib.timings import read_timings, write_timings
 
+RESUME_DIR = ".resume"   # beside the outputs: a killed seed continues from its last epoch
+
 
 def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path,
                  log=print, reference_protocol: bool = True) -> list[dict]:
@@ -54,7 +56,8 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     summaries, seconds_per_seed = [], {}
     for seed in seeds:
         result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,
-                           log=log, reference_protocol=reference_protocol)
+                           log=log, reference_protocol=reference_protocol,
+                           resume_dir=out_dir / RESUME_DIR / f"seed_{seed}")
         checkpoint = save_run(out_dir, result, inputs, vars(config))
         summaries.append({"seed": seed, "selected_epoch": checkpoint["selected_epoch"],
                           "dev_wa_f1": checkpoint["dev_wa_f1"],

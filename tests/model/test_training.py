@@ -51,3 +51,46 @@ def test_the_fused_output_is_the_sum_of_the_heads_that_have_input(conversations)
     summed = out.logits["text"] + np.where(out.present["audio"][:, None], out.logits["audio"], 0)
     expected = torch.log_softmax(torch.from_numpy(summed), -1).numpy()
     np.testing.assert_allclose(out.log_probs, expected, atol=1e-5)     # Eq. 29-30
+
+
+def test_a_killed_training_resumes_to_the_same_checkpoint_and_curves(conversations, tmp_path, monkeypatch):
+    """AMB-DSGDN on the engine: killed during epoch 4 (after the modality-dropout warm-up, so its
+    generator is in play), resumed from epoch 3: the same selected weights, curves (seconds aside)
+    and trained dialogues as an uninterrupted run."""
+    from config.train import TrainConfig
+    from model.training import AMBDSGDNTrainee, train_one
+
+    table, matrices, present, _ = conversations
+    table = table.assign(label=[["a", "b"][t % 2] for t in table["turn"]])
+    items = dialogues(table, ["a", "b"], None)
+    splits = {"train": items[:2], "dev": items[2:3], "test": items[3:]}
+    config = TrainConfig(epochs=6, batch_size=1, lr=1e-2, warm_up_epochs=2, p_exe=1.0, device="cpu",
+                         class_weights="none")
+    model_config = ModelConfig({"text": 6, "audio": 4}, 2, d_hidden=8, window=2, encoder_heads=2)
+
+    def run(resume_dir=None):
+        return train_one(0, model_config, config, splits, matrices, present, log=lambda _: None,
+                         resume_dir=resume_dir, save_every_s=0)
+
+    whole = run()
+    evaluate, calls = AMBDSGDNTrainee.evaluate, []
+
+    def killed(self):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return evaluate(self)
+
+    monkeypatch.setattr(AMBDSGDNTrainee, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resume")
+    monkeypatch.setattr(AMBDSGDNTrainee, "evaluate", evaluate)
+    resumed = run(tmp_path / "resume")
+    untimed = [[{k: v for k, v in row.items() if k != "epoch_s"} for row in r.curves] for r in (whole, resumed)]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 6
+    assert any(row["q_text"] > 0 for row in untimed[0])       # the dropout ran after the warm-up
+    for key in ("selected_epoch", "dev_wa_f1", "train_dialogues"):
+        assert whole.checkpoint[key] == resumed.checkpoint[key]
+    state = whole.checkpoint["state_dict"]
+    assert all(torch.equal(state[k], resumed.checkpoint["state_dict"][k]) for k in state)
+    assert not (tmp_path / "resume").exists()
