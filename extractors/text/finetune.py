@@ -9,8 +9,10 @@ measured ``evals_per_epoch`` times per epoch, the best state is kept, and traini
 ``patience`` evaluations without improvement. The output folder is what ``from_pretrained`` reads
 (the encoder and its tokenizer, ``save_pretrained``), plus ``finetune.json`` (the provenance the
 extractor's identity records: base model, corpus, split hash, train dialogues, params, selected
-evaluation) and ``curve.csv``. After each epoch the state is saved in ``.resume/``: a killed run
-continues from its last finished epoch, and a finished one is not redone (same params and data).
+evaluation) and ``curve.csv``. Training runs on the project's one engine (:mod:`model.engine`):
+after each epoch the state (weights, optimiser, schedule, loss scaler) is saved in ``.resume/``, a
+killed run continues from its last finished epoch, and a finished one is not redone (same params
+and data).
 
 Cross-fitting (:func:`finetune_with_folds`, ``crossfit_folds`` k > 1): an encoder fine-tuned on
 the whole train split has seen every train label, so its train features are far more separable
@@ -28,7 +30,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve
 from model.class_weights import loss_weights
 from model.data import length_batches
 from model.device import autocast, grad_scaler, pick_device
+from model.engine import Progress, Trainee, finish, fit
 from model.scores import scores
 from model.versions import library_versions
 
@@ -126,17 +129,76 @@ def evaluate(model: Classifier, tokenizer, data: Examples, config: FinetuneConfi
     return scores(data.labels, predicted)
 
 
-@dataclass
-class Progress:
-    """What a resumed run carries over (``.resume/state.json``)."""
+class FinetuneTrainee(Trainee):
+    """The encoder + head on the engine (:func:`model.engine.fit`): an epoch of length-bucketed
+    batches (reshuffled from ``[seed, epoch]``, so a resumed run needs no generator state), AdamW
+    steps under the linear schedule (gradients clipped to norm 1, fp16 loss scaling on CUDA), and
+    ``evals_per_epoch`` evaluation points on dev."""
 
-    epoch: int = 0                                   # last finished epoch
-    curve: list[dict] = field(default_factory=list)  # one row per dev evaluation
-    best: dict | None = None                         # the selected evaluation so far
-    trained_on: list[str] = field(default_factory=list)
-    waited: int = 0                                  # evaluations since the best
-    stopped: bool = False                            # patience ran out
-    elapsed_s: float = 0.0
+    def __init__(self, model: Classifier, tokenizer, train: Examples, dev: Examples, labels: list[str],
+                 config: FinetuneConfig, device: torch.device, bar: tqdm) -> None:
+        self.model, self.tokenizer, self.train, self.dev = model, tokenizer, train, dev
+        self.config, self.device, self.bar = config, device, bar
+        self.steps_per_epoch = math.ceil(len(train.ids) / config.batch_size)
+        self.optimizer, self.scheduler = _optimizer(model, config, self.steps_per_epoch * config.epochs)
+        weights = loss_weights(train.labels, len(labels), config.class_weights, device)
+        self.loss_fn = nn.CrossEntropyLoss(weight=weights)
+        self.scaler = grad_scaler(device, config.precision)
+        self.eval_at = {round(self.steps_per_epoch * k / config.evals_per_epoch): k
+                        for k in range(1, config.evals_per_epoch + 1)}
+        self.lengths = [_length(x) for x in train.inputs]
+        self.trained_on: set[str] = set()
+        self.started, self.resumed_s = time.perf_counter(), 0.0
+
+    def train_epoch(self, epoch: int):
+        config, model, device = self.config, self.model, self.device
+        rng = np.random.default_rng([config.seed, epoch])   # resumable: no state carried over
+        torch.manual_seed(config.seed * 1000 + epoch)
+        self.bar.n = (epoch - 1) * self.steps_per_epoch
+        model.train()
+        losses = []
+        order = length_batches(self.lengths, config.batch_size, rng, window=50, sort=True)
+        for step, idx in enumerate(order, 1):
+            self.trained_on.update(self.train.ids[i] for i in idx)
+            batch, own = tokenize(self.tokenizer, [self.train.inputs[i] for i in idx], config.max_length)
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast(device, config.precision):
+                logits = model({k: v.to(device) for k, v in batch.items()}, own.to(device))
+            loss = self.loss_fn(logits.float(), torch.from_numpy(self.train.labels[idx]).to(device))
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            losses.append(loss.item())
+            self.bar.update(1)
+            if step in self.eval_at:
+                yield {"step": step, "evaluation": self.eval_at[step], "train_loss": float(np.mean(losses))}
+
+    def evaluate(self) -> dict:
+        dev_scores = evaluate(self.model, self.tokenizer, self.dev, self.config, self.device)
+        return {"dev_wa_f1": dev_scores["wa_f1"], "dev_wa_acc": dev_scores["wa_acc"],
+                "elapsed_s": self.elapsed_s()}
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started + self.resumed_s
+
+    def selectable(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "trained_on": sorted(self.trained_on), "elapsed_s": self.elapsed_s()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.trained_on, self.resumed_s = set(state["trained_on"]), float(state["elapsed_s"])
+        self.started = time.perf_counter()
 
 
 def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
@@ -149,7 +211,6 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     as long as the whole-train encoder was selected at)."""
     from transformers import AutoModel, AutoTokenizer
 
-    started = time.perf_counter()
     chosen = pick_device(device)
     source = resolve_model(config.base_model, config.revision)
     kwargs = {"revision": config.revision} if config.revision else {}
@@ -172,75 +233,26 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     torch.manual_seed(config.seed)
     model = Classifier(AutoModel.from_pretrained(source, **kwargs), len(labels), config.pooling,
                        config.dropout).to(chosen)
-    steps_per_epoch = math.ceil(len(train.ids) / config.batch_size)
-    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
-    weights = loss_weights(train.labels, len(labels), config.class_weights, chosen)
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
-    scaler = grad_scaler(chosen, config.precision)
-    state = _resume(out_dir, run_key, model, optimizer, scheduler, log)
-    trained_on = set(state.trained_on)
-    eval_at = {round(steps_per_epoch * k / config.evals_per_epoch): k
-               for k in range(1, config.evals_per_epoch + 1)}
-    bar = tqdm(total=steps_per_epoch * config.epochs, initial=state.epoch * steps_per_epoch, unit="batch",
-               disable=not progress, desc=f"finetune {Path(source).name or source}", mininterval=2.0)
-    lengths = [_length(x) for x in train.inputs]
-    resumed_s = state.elapsed_s
-    for epoch in range(state.epoch + 1, config.epochs + 1):
-        if state.stopped:
-            break
-        rng = np.random.default_rng([config.seed, epoch])   # resumable: no state carried over
-        torch.manual_seed(config.seed * 1000 + epoch)
-        model.train()
-        losses = []
-        for step, idx in enumerate(length_batches(lengths, config.batch_size, rng, window=50, sort=True), 1):
-            trained_on.update(train.ids[i] for i in idx)
-            batch, own = tokenize(tokenizer, [train.inputs[i] for i in idx], config.max_length)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(chosen, config.precision):
-                logits = model({k: v.to(chosen) for k, v in batch.items()}, own.to(chosen))
-            loss = loss_fn(logits.float(), torch.from_numpy(train.labels[idx]).to(chosen))
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(loss.item())
-            bar.update(1)
-            if step not in eval_at or (stop_at is not None and (epoch, eval_at[step]) != tuple(stop_at)):
-                continue
-            dev_scores = evaluate(model, tokenizer, dev, config, chosen)
-            point = {"epoch": epoch, "step": step, "evaluation": eval_at[step],
-                     "train_loss": float(np.mean(losses)), "dev_wa_f1": dev_scores["wa_f1"],
-                     "dev_wa_acc": dev_scores["wa_acc"],
-                     "elapsed_s": time.perf_counter() - started + resumed_s}
-            state.curve.append(point)
-            bar.set_postfix(dev_wa_f1=f"{dev_scores['wa_f1']:.4f}")
-            log(f"finetune epoch {epoch} step {step}/{steps_per_epoch}: loss {point['train_loss']:.4f} "
-                f"dev wa-F1 {dev_scores['wa_f1']:.4f} acc {dev_scores['wa_acc']:.4f}")
-            if state.best is None or dev_scores["wa_f1"] > state.best["dev_wa_f1"]:
-                state.best = {k: point[k] for k in ("epoch", "step", "evaluation", "dev_wa_f1", "dev_wa_acc")}
-                state.waited = 0
-                _save_best(out_dir, model)
-            else:
-                state.waited += 1
-                if state.waited >= config.patience:
-                    log(f"finetune: no dev improvement in {state.waited} evaluations: stopping")
-                    state.stopped = True
-                    break
-            if stop_at is not None:
-                state.stopped = True
-                break
-        state.epoch, state.trained_on = epoch, sorted(trained_on)
-        state.elapsed_s = time.perf_counter() - started + resumed_s
-        _save_state(out_dir, run_key, model, optimizer, scheduler, state)
+    steps = math.ceil(len(train.ids) / config.batch_size) * config.epochs
+    bar = tqdm(total=steps, unit="batch", disable=not progress, mininterval=2.0,
+               desc=f"finetune {Path(source).name or source}")
+    trainee = FinetuneTrainee(model, tokenizer, train, dev, labels, config, chosen, bar)
+
+    def report(point: dict, _) -> None:
+        bar.set_postfix(dev_wa_f1=f"{point['dev_wa_f1']:.4f}")
+        log(f"finetune epoch {point['epoch']} step {point['step']}/{trainee.steps_per_epoch}: loss "
+            f"{point['train_loss']:.4f} dev wa-F1 {point['dev_wa_f1']:.4f} acc {point['dev_wa_acc']:.4f}")
+
+    fitted = fit(trainee, config.epochs, select="dev_wa_f1", patience=config.patience, stop_at=stop_at,
+                 best_keys=("epoch", "step", "evaluation", "dev_wa_f1", "dev_wa_acc"),
+                 resume_dir=out_dir / RESUME_DIR, run_key=run_key, save_every_s=0,
+                 log=lambda line: log(f"finetune: {line}"), on_point=report)
     bar.close()
-    best = torch.load(out_dir / RESUME_DIR / "best.pt", map_location=chosen, weights_only=True)
-    model.load_state_dict(best)
-    provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev, state,
-                               chosen, time.perf_counter() - started + resumed_s, run_key)
-    shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
-    return provenance
+    model.load_state_dict(fitted.best_state)
+    provenance = _write_output(out_dir, model, tokenizer, config, source, table, labels, train, dev,
+                               fitted.progress, sorted(trainee.trained_on), chosen, run_key)
+    finish(out_dir / RESUME_DIR)
+    return {**provenance, "minutes": fitted.progress.elapsed_s / 60}   # for the log, never written
 
 
 def finetune_with_folds(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out_dir: Path, *,
@@ -316,42 +328,10 @@ def _run_key(config: FinetuneConfig, source: str, train: Examples, dev: Examples
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def _resume(out_dir: Path, run_key: str, model, optimizer, scheduler, log) -> Progress:
-    path = out_dir / RESUME_DIR / "state.pt"
-    if not path.is_file():
-        return Progress()
-    meta = json.loads((out_dir / RESUME_DIR / "state.json").read_text())
-    if meta.pop("run_key", None) != run_key:
-        log("finetune: an interrupted run of other params or data is in the way: starting afresh")
-        shutil.rmtree(out_dir / RESUME_DIR)
-        return Progress()
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    log(f"finetune: resuming after epoch {meta['epoch']} (best so far: {meta['best']})")
-    return Progress(**meta)
-
-
-def _save_best(out_dir: Path, model: nn.Module) -> None:
-    (out_dir / RESUME_DIR).mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save(state, out_dir / RESUME_DIR / ".best.pt.tmp")
-    (out_dir / RESUME_DIR / ".best.pt.tmp").replace(out_dir / RESUME_DIR / "best.pt")
-
-
-def _save_state(out_dir: Path, run_key: str, model, optimizer, scheduler, state: Progress) -> None:
-    folder = out_dir / RESUME_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict()}, folder / ".state.pt.tmp")
-    (folder / ".state.pt.tmp").replace(folder / "state.pt")
-    (folder / "state.json").write_text(json.dumps({"run_key": run_key, **asdict(state)}))
-
-
 def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneConfig, source: str,
                   table: pd.DataFrame, labels: list[str], train: Examples, dev: Examples, state: Progress,
-                  device: torch.device, elapsed_s: float, run_key: str) -> dict:
+                  trained_on: list[str], device: torch.device, run_key: str) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.iterdir():
         if old.name not in (RESUME_DIR, CROSSFIT_DIR):
             shutil.rmtree(old) if old.is_dir() else old.unlink()
@@ -366,11 +346,11 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
                           "revision": config.revision or getattr(encoder.config, "_commit_hash", None)},
         "corpus": sorted(set(table["corpus"]))[0] if len(table) else "", "labels": labels,
         "split_sha256": split_sha256(table),
-        "train_dialogues": sorted({dialogue_of[u] for u in state.trained_on}),
+        "train_dialogues": sorted({dialogue_of[u] for u in trained_on}),
         "train_utterances": len(train.ids), "dev_utterances": len(dev.ids),
         "params": asdict(config), "selected": state.best, "device": str(device),
         "libraries": library_versions("transformers"),
-        "trained_on": state.trained_on, "run_key": run_key,
+        "trained_on": trained_on, "run_key": run_key,
     }
     (out_dir / FINETUNE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     with open(out_dir / CURVE_FILE, "w", newline="") as fh:   # seconds: measurements, not results
@@ -378,7 +358,7 @@ def _write_output(out_dir: Path, model: Classifier, tokenizer, config: FinetuneC
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(state.curve)
-    return {**provenance, "minutes": elapsed_s / 60}   # returned for the log, never written here
+    return provenance
 
 
 def write_disabled(out_dir: Path) -> None:
