@@ -17,23 +17,50 @@ import yaml
 from config.schema import Extensions, validate
 
 DEFAULT_PARAMS = Path("params.yaml")
+BASE = "base"   # the key naming the params file this one holds only the differences from
 
 
 def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = (),
                 extensions: Extensions | None = None, sections: Sequence[str] | None = None) -> dict:
-    """The whole params file with ``overrides`` (``"a.b=value"``) applied, checked against the
-    schema (:class:`config.schema.ParamsError` names the key), defaults filled in."""
-    if not Path(path).is_file():
+    """The whole params file (its ``base`` chain merged under it) with ``overrides``
+    (``"a.b=value"``) applied, checked against the schema (:class:`config.schema.ParamsError`
+    names the key), defaults filled in."""
+    params = read_params_file(Path(path))
+    for item in overrides:
+        set_dotted(params, item)
+    return validate(params, str(path), extensions, sections)
+
+
+def read_params_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """A params file's mapping. A file may hold only what differs from another:
+    ``base: <path relative to it>`` names that file, whose params (its own base's first) are
+    merged under this file's, section by section and key by key (a list replaces a list)."""
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
     try:
-        params = yaml.safe_load(Path(path).read_text()) or {}
+        params = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(params, dict):
         raise ValueError(f"{path}: not a mapping of sections")
-    for item in overrides:
-        set_dotted(params, item)
-    return validate(params, str(path), extensions, sections)
+    base = params.pop(BASE, None)
+    if base is None:
+        return params
+    if not isinstance(base, str):
+        raise ValueError(f"{path}: base: expected the path of a params file, got {base!r}")
+    chain = (*_seen, path.resolve())
+    if (path.parent / base).resolve() in chain:
+        raise ValueError(f"{path}: base: {base} leads back to a file of the chain (a cycle)")
+    return merged(read_params_file(path.parent / base, chain), params)
+
+
+def merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` on top: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict)
+                    else value)
+    return out
 
 
 def set_dotted(params: dict, item: str) -> None:

@@ -201,9 +201,7 @@ def moved(section: Section, **hints: str) -> Section:
 
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
-    # features, finetuned: the benchmark pipelines' lists (no default: absent stays absent)
-    return Section({"modalities": list[str], "device": str, "precision": str, "features": list[str],
-                    "finetuned": list[str]},
+    return Section({"modalities": list[str], "device": str, "precision": str},
                    {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE, "precision": DEFAULT_PRECISION})
 
 
@@ -272,13 +270,9 @@ def _finetune() -> Section:
     return moved(section, amp=PRECISION_MOVED)
 
 
-def _corpora() -> Section:
-    return Section({}, any_key=Section({"root": str}))   # benchmark pipelines: name -> root
-
-
 SECTIONS: dict[str, Callable[[], Section]] = {
     "demo": _demo, "prepare": _prepare, "extract": _extract, "model": _model, "train": _train,
-    "baseline": _baseline, "finetune": _finetune, "corpora": _corpora}
+    "baseline": _baseline, "finetune": _finetune}
 
 
 def schema(names: Sequence[str] | None = None) -> dict[str, Section]:
