@@ -2,8 +2,9 @@
 
 Layout of ``data/features/<modality>/``:
 
-- ``features.npy``  float32 ``(n_utterances, dim)``, rows in manifest order (zeros where masked)
-- ``mask.npy``      bool ``(n_utterances,)``: True where the utterance has features
+- ``features.npy``  float32 ``(n_utterances, dim)``, rows in manifest order (zeros where absent)
+- ``mask.npy``      bool ``(n_utterances,)``: True where the utterance has features (read as
+  :attr:`Features.present`; the file keeps its name, so caches keep their bytes)
 - ``ids.txt``       the manifest's utterance ids, one per line (row order of the matrix)
 - ``keys.txt``      per row, the fingerprint of the extractor's input (text / media content + span)
 - ``meta.json``     extractor name/params/identity, dim, counts, timings, failures, reports;
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES, MASK, IDS, KEYS, META = "features.npy", "mask.npy", "ids.txt", "keys.txt", "meta.json"
+FEATURES, PRESENT, IDS, KEYS, META = "features.npy", "mask.npy", "ids.txt", "keys.txt", "meta.json"
 LEGACY_CHUNKS = "chunks"   # work area of caches written before the feature store; removed
 
 
@@ -48,26 +49,26 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def clear(out_dir: Path) -> None:
     """Empty ``out_dir`` of a cache (meta first: a half-replaced cache is never read as complete)."""
     (out_dir / META).unlink(missing_ok=True)
-    for name in (FEATURES, MASK, IDS, KEYS):
+    for name in (FEATURES, PRESENT, IDS, KEYS):
         (out_dir / name).unlink(missing_ok=True)
     shutil.rmtree(out_dir / LEGACY_CHUNKS, ignore_errors=True)
 
 
 def write_cache(out_dir: Path, ids: list[str], keys: list[str], vectors: dict[str, np.ndarray],
                 dim: int, meta: dict, complete: bool = True) -> None:
-    """Write the manifest-ordered matrix, mask, ids and keys, then ``meta.json`` last.
+    """Write the manifest-ordered matrix, presence, ids and keys, then ``meta.json`` last.
 
     ``complete=False`` (an extraction that failed its checks) keeps the record, failures listed,
     but the cache is refused by :func:`read_features` with ``meta["error"]``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     clear(out_dir)
     matrix = np.zeros((len(ids), dim), np.float32)
-    mask = np.zeros(len(ids), bool)
+    present = np.zeros(len(ids), bool)
     for i, uid in enumerate(ids):
         if uid in vectors:
-            matrix[i], mask[i] = vectors[uid], True
+            matrix[i], present[i] = vectors[uid], True
     atomic_save_npy(out_dir / FEATURES, matrix)
-    atomic_save_npy(out_dir / MASK, mask)
+    atomic_save_npy(out_dir / PRESENT, present)
     atomic_write_bytes(out_dir / IDS, ("\n".join(ids) + "\n").encode("utf-8"))
     atomic_write_bytes(out_dir / KEYS, ("\n".join(keys) + "\n").encode("utf-8"))
     _write_meta(out_dir, {**meta, "dim": dim, "complete": complete})
@@ -88,7 +89,7 @@ def _write_meta(out_dir: Path, meta: dict) -> None:
 @dataclass
 class Features:
     matrix: np.ndarray   # (n_utterances, dim) float32, manifest order
-    mask: np.ndarray     # (n_utterances,) bool
+    present: np.ndarray  # (n_utterances,) bool: the utterance has features
     meta: dict
 
     @property
@@ -136,11 +137,11 @@ def read_features(out_dir: Path | str, manifest_ids: list[str], name: str | None
         raise CacheError(f"{where}: stale: built for another manifest ({len(ids)} rows, "
                          f"{missing} manifest utterances absent, {extra} unknown, or another "
                          "order); rerun the extract stage")
-    matrix, mask = np.load(out_dir / FEATURES), np.load(out_dir / MASK)
-    if matrix.shape != (len(ids), meta["dim"]) or mask.shape != (len(ids),):
-        raise CacheError(f"{where}: corrupt: features {matrix.shape}, mask {mask.shape}, "
+    matrix, present = np.load(out_dir / FEATURES), np.load(out_dir / PRESENT)
+    if matrix.shape != (len(ids), meta["dim"]) or present.shape != (len(ids),):
+        raise CacheError(f"{where}: corrupt: features {matrix.shape}, presence {present.shape}, "
                          f"{len(ids)} ids, dim {meta['dim']}")
-    return Features(matrix, mask, meta)
+    return Features(matrix, present, meta)
 
 
 def _read_meta(out_dir: Path) -> dict | None:

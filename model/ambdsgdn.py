@@ -114,26 +114,26 @@ class AMBDSGDN(nn.Module):
                lengths: torch.Tensor, present: Mapping[str, torch.Tensor] | None = None
                ) -> dict[str, torch.Tensor]:
         """Hidden representations ``F_m`` ``(B, L, d_hidden)`` per modality (Eq. 1-18 + gate)."""
-        mask = torch.arange(speakers.shape[1], device=speakers.device)[None] < lengths[:, None]
+        real = torch.arange(speakers.shape[1], device=speakers.device)[None] < lengths[:, None]
         speaker_vectors = None
         if self.contextual:
-            if (speakers[mask] >= self.config.max_speakers).any():
+            if (speakers[real] >= self.config.max_speakers).any():
                 raise ValueError(f"a dialogue has more than model.max_speakers="
                                  f"{self.config.max_speakers} speakers")
-            speaker_vectors = self.speaker(speakers.masked_fill(~mask, self.config.max_speakers))
+            speaker_vectors = self.speaker(speakers.masked_fill(~real, self.config.max_speakers))
         if self.inter is not None:
             adj_s, adj_c = relational_subgraphs(speakers, lengths, self.config.window)
         hidden = {}
         for m in self.modalities:
-            x, valid = features[m], mask
+            x, available = features[m], real          # real utterances that have modality m
             if present is not None:
-                valid = mask & present[m]
-                x = x * valid[..., None].to(x.dtype)
-            h = self.encoders[m](x, valid, speaker_vectors)
+                available = real & present[m]
+                x = x * available[..., None].to(x.dtype)
+            h = self.encoders[m](x, available, speaker_vectors)
             if self.inter is not None:
                 a_c, a_s = adj_c, adj_s
-                if present is not None and bool((valid != mask).any()):
-                    nodes = valid[:, :, None] & valid[:, None, :]    # absent utterances: no node
+                if present is not None and bool((available != real).any()):
+                    nodes = available[:, :, None] & available[:, None, :]    # absent utterances: no node
                     a_c, a_s = a_c * nodes, a_s * nodes
                 h = self.intra[m](self.inter[m](h, a_c), a_s)
             if m in self.gates:

@@ -45,13 +45,13 @@ def fuse(logits: Mapping[str, torch.Tensor],
     return F.log_softmax(torch.stack(terms).sum(0), dim=-1)
 
 
-def masked_nll(log_probs: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+def scored_nll(log_probs: torch.Tensor, labels: torch.Tensor, scored: torch.Tensor,
                class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 32: NLL over the utterances in ``mask`` only; weighted mean like ``F.nll_loss``."""
-    return F.nll_loss(log_probs[mask], labels[mask], weight=class_weights)
+    """Eq. 32: NLL over the ``scored`` utterances only; weighted mean like ``F.nll_loss``."""
+    return F.nll_loss(log_probs[scored], labels[scored], weight=class_weights)
 
 
-def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, mask: torch.Tensor,
+def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, scored: torch.Tensor,
                class_weights: torch.Tensor | None = None,
                present: Mapping[str, torch.Tensor] | None = None
                ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -61,24 +61,24 @@ def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, mask: t
         \mathcal{L} = \mathcal{L}_{fusion} + \sum_m \alpha_m \mathcal{L}_m, \qquad
         \alpha_m = \mathcal{L}_m / 10
 
-    each term a (class-weighted) NLL over the utterances in ``mask`` (and, for
-    :math:`\mathcal{L}_m`, those with modality m ``present``). A term with no utterance to score
+    each term a (class-weighted) NLL over the ``scored`` utterances (real, labelled, trainable;
+    for :math:`\mathcal{L}_m`, those with modality m ``present``). A term with no utterance to score
     (e.g. a modality absent from the whole batch) is left out.
 
     Shapes:
-        ``logits`` modality -> :math:`(B, L, C)`, ``labels`` :math:`(B, L)`, ``mask`` :math:`(B, L)`
+        ``logits`` modality -> :math:`(B, L, C)`, ``labels`` :math:`(B, L)`, ``scored`` :math:`(B, L)`
         bool, ``class_weights`` :math:`(C,)` -> the scalar loss and its parts (floats, for logging).
     """
-    has = {m: mask if present is None else mask & present[m] for m in logits}
-    fused_mask = torch.stack(list(has.values())).any(0)
+    by_head = {m: scored if present is None else scored & present[m] for m in logits}
+    fused = torch.stack(list(by_head.values())).any(0)
     loss = None
     parts: dict[str, torch.Tensor] = {}
-    if fused_mask.any():
-        parts["fusion"] = loss = masked_nll(fuse(logits, present), labels, fused_mask, class_weights)
+    if fused.any():
+        parts["fusion"] = loss = scored_nll(fuse(logits, present), labels, fused, class_weights)
     for name, z in logits.items():
-        if not has[name].any():
+        if not by_head[name].any():
             continue
-        unimodal = masked_nll(F.log_softmax(z, dim=-1), labels, has[name], class_weights)
+        unimodal = scored_nll(F.log_softmax(z, dim=-1), labels, by_head[name], class_weights)
         term = unimodal * (unimodal / 10.0)
         loss = term if loss is None else loss + term
         parts[name] = unimodal

@@ -24,7 +24,7 @@ class Batch:
     speakers: torch.Tensor              # (B, L) long
     lengths: torch.Tensor               # (B,) long
     labels: torch.Tensor                # (B, L) long (0 on padding)
-    mask: torch.Tensor                  # (B, L) bool: real utterance
+    real: torch.Tensor                  # (B, L) bool: a real utterance, not padding
     dialogue_ids: list[str]
     rows: list[np.ndarray]
 
@@ -32,7 +32,7 @@ class Batch:
         return Batch({m: x.to(device) for m, x in self.features.items()},
                      {m: x.to(device) for m, x in self.present.items()},
                      self.speakers.to(device), self.lengths.to(device), self.labels.to(device),
-                     self.mask.to(device), self.dialogue_ids, self.rows)
+                     self.real.to(device), self.dialogue_ids, self.rows)
 
 
 def dialogues(table: pd.DataFrame, labels: Sequence[str], split: str | None) -> list[Dialogue]:
@@ -52,19 +52,19 @@ def collate(group: Sequence[Dialogue], matrices: Mapping[str, np.ndarray],
     lengths = [len(d.rows) for d in group]
     b, n = len(group), max(lengths)
     feats = {m: torch.zeros(b, n, x.shape[1]) for m, x in matrices.items()}
-    has = {m: torch.zeros(b, n, dtype=torch.bool) for m in matrices}
+    has_features = {m: torch.zeros(b, n, dtype=torch.bool) for m in matrices}
     speakers = torch.zeros(b, n, dtype=torch.long)
     labels = torch.zeros(b, n, dtype=torch.long)
     for i, d in enumerate(group):
         k = len(d.rows)
         for m, x in matrices.items():
             feats[m][i, :k] = torch.from_numpy(x[d.rows])
-            has[m][i, :k] = torch.from_numpy(present[m][d.rows])
+            has_features[m][i, :k] = torch.from_numpy(present[m][d.rows])
         speakers[i, :k] = torch.from_numpy(d.speakers.astype(np.int64))
         labels[i, :k] = torch.from_numpy(d.labels.astype(np.int64))
     lengths_t = torch.tensor(lengths)
-    mask = torch.arange(n)[None] < lengths_t[:, None]
-    return Batch(feats, has, speakers, lengths_t, labels, mask, [d.dialogue_id for d in group],
+    real = torch.arange(n)[None] < lengths_t[:, None]
+    return Batch(feats, has_features, speakers, lengths_t, labels, real, [d.dialogue_id for d in group],
                  [d.rows for d in group])
 
 

@@ -48,7 +48,7 @@ class ModalityEncoder(nn.Module):
         dropout: encoder dropout.
 
     Shapes:
-        ``x`` :math:`(B, L, d_{in})`, ``valid`` :math:`(B, L)` bool, ``speaker_vectors``
+        ``x`` :math:`(B, L, d_{in})`, ``available`` :math:`(B, L)` bool, ``speaker_vectors``
         :math:`(B, L, d_h)` or None -> :math:`(B, L, d_h)`.
     """
 
@@ -65,9 +65,9 @@ class ModalityEncoder(nn.Module):
                                               Dropout(dropout), nn.Linear(d_hidden, d_hidden))
             self.dropout = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor,
+    def forward(self, x: torch.Tensor, available: torch.Tensor,
                 speaker_vectors: torch.Tensor | None = None) -> torch.Tensor:
-        """``valid`` (B, L): True on real utterances that have this modality; ``speaker_vectors``
+        """``available`` (B, L): True on real utterances that have this modality; ``speaker_vectors``
         (B, L, d_hidden): ``s_i`` of Eq. 3 (contextual encoders only)."""
         h = self.project(x)
         if not self.contextual:
@@ -76,7 +76,7 @@ class ModalityEncoder(nn.Module):
             raise ValueError("a contextual encoder needs the speaker embeddings (Eq. 3)")
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device) + speaker_vectors  # Eq. 3
         h = self.input_dropout(h)
-        attended = self.attention(h, key_padding_mask=~valid)
+        attended = self.attention(h, key_padding_mask=~available)
         h = h + self.dropout(attended)
         h = h + self.dropout(self.feed_forward(self.ff_norm(h)))
-        return h.masked_fill(~valid[..., None], 0.0)
+        return h.masked_fill(~available[..., None], 0.0)

@@ -75,15 +75,15 @@ def infer(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size:
             b = b.to(device)
             out = model(b.features, b.speakers, b.lengths, b.present)
             parts["rows"].append(rows)
-            parts["gold"].append(b.labels[b.mask].cpu().numpy())
+            parts["gold"].append(b.labels[b.real].cpu().numpy())
             for key in ("fused", *model.modalities):
-                parts.setdefault(key, []).append(out[key][b.mask].float().cpu().numpy())
+                parts.setdefault(key, []).append(out[key][b.real].float().cpu().numpy())
             for m in model.modalities:
-                parts.setdefault(f"has_{m}", []).append(b.present[m][b.mask].cpu().numpy())
+                parts.setdefault(f"present_{m}", []).append(b.present[m][b.real].cpu().numpy())
     joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
     return Inference(joined["rows"], joined["gold"], joined["fused"],
                      {m: joined[m] for m in model.modalities},
-                     {m: joined[f"has_{m}"] for m in model.modalities})
+                     {m: joined[f"present_{m}"] for m in model.modalities})
 
 
 def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
@@ -101,7 +101,7 @@ class AMBDSGDNTrainee(Trainee):
 
     def __init__(self, seed: int, model_config: ModelConfig, config: TrainConfig,
                  splits: dict[str, list[Dialogue]], matrices, present,
-                 loss_mask_rows: np.ndarray | None = None, reference_protocol: bool = True) -> None:
+                 trainable_rows: np.ndarray | None = None, reference_protocol: bool = True) -> None:
         self.rng = set_seed(seed)
         self.device = pick_device(config.device)
         self.model = AMBDSGDN(model_config).to(self.device)
@@ -113,7 +113,7 @@ class AMBDSGDNTrainee(Trainee):
         self.scaler = grad_scaler(self.device, config.precision)
         self.generator = torch.Generator().manual_seed(seed)
         self.config, self.splits, self.matrices, self.present = config, splits, matrices, present
-        self.loss_mask_rows, self.reference_protocol = loss_mask_rows, reference_protocol
+        self.trainable_rows, self.reference_protocol = trainable_rows, reference_protocol
         self.trained_on: set[str] = set()
         self.started, self.q = 0.0, {}
 
@@ -129,17 +129,17 @@ class AMBDSGDNTrainee(Trainee):
         for b in batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng):
             self.trained_on.update(b.dialogue_ids)
             b = b.to(device)
-            mask = b.mask if self.loss_mask_rows is None else b.mask & _trainable(b, self.loss_mask_rows,
-                                                                                    device)
-            labels, has = b.labels, b.present
+            scored = b.real if self.trainable_rows is None else b.real & _trainable(b, self.trainable_rows,
+                                                                                      device)
+            labels, present = b.labels, b.present
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(device, config.precision):
-                hidden = model.encode(b.features, b.speakers, b.lengths, has)
+                hidden = model.encode(b.features, b.speakers, b.lengths, present)
                 logits = model.classify(hidden)
                 if self.dropout_active(epoch):    # Alg. 2 on the hidden representations
                     dropped = adaptive_modality_dropout(
                         [hidden[m] for m in model.modalities], [logits[m] for m in model.modalities],
-                        labels, [mask & has[m] for m in model.modalities], q_base=config.q_base,
+                        labels, [scored & present[m] for m in model.modalities], q_base=config.q_base,
                         lam=config.lam, p_exe=config.p_exe, rule=config.q_rule, metric=config.p_metric,
                         generator=self.generator)
                     q_batches += 1
@@ -150,9 +150,10 @@ class AMBDSGDNTrainee(Trainee):
                             continue
                         hidden = dict(zip(model.modalities, dropped.features))
                         logits = model.classify(hidden)
-                        labels, mask = labels[kept], mask[kept]
-                        has = {m: x[kept] for m, x in has.items()}
-            loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, mask, self.weights, has)
+                        labels, scored = labels[kept], scored[kept]
+                        present = {m: x[kept] for m, x in present.items()}
+            loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, scored, self.weights,
+                                present)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -194,13 +195,13 @@ class AMBDSGDNTrainee(Trainee):
 
 
 def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
-              matrices, present, loss_mask_rows: np.ndarray | None = None, log=print,
+              matrices, present, trainable_rows: np.ndarray | None = None, log=print,
               reference_protocol: bool = True, resume_dir: Path | None = None,
               save_every_s: float = 60.0) -> RunResult:
     """Train one seed on the engine; return the dev-selected checkpoint and per-epoch curves.
     Without ``reference_protocol`` the test split is never scored (its curve column is NaN).
     With ``resume_dir``, a killed run continues from its last finished epoch to the same result."""
-    trainee = AMBDSGDNTrainee(seed, model_config, config, splits, matrices, present, loss_mask_rows,
+    trainee = AMBDSGDNTrainee(seed, model_config, config, splits, matrices, present, trainable_rows,
                               reference_protocol)
 
     def report(row: dict, progress: Progress) -> None:
@@ -209,7 +210,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
             f"dev wa-F1 {row['dev_wa_f1']:.4f} acc {row['dev_wa_acc']:.4f} ({row['epoch_s']:.2f} s, "
             f"seed ETA {eta:.0f} s)")
 
-    key = run_key(seed, model_config, config, splits, matrices, present, loss_mask_rows, reference_protocol)
+    key = run_key(seed, model_config, config, splits, matrices, present, trainable_rows, reference_protocol)
     fitted = fit(trainee, config.epochs, select="dev_wa_f1", resume_dir=resume_dir, run_key=key,
                  save_every_s=save_every_s, log=log, on_point=report)
     best = fitted.progress.best
@@ -222,7 +223,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
 
 
 def run_key(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
-            matrices, present, loss_mask_rows, reference_protocol: bool) -> str:
+            matrices, present, trainable_rows, reference_protocol: bool) -> str:
     """What a resumed run must share with the killed one: seed, configs, splits and the inputs."""
     digest = hashlib.sha256(json.dumps(
         [seed, model_config.to_dict(), asdict(config), reference_protocol,
@@ -230,14 +231,14 @@ def run_key(seed: int, model_config: ModelConfig, config: TrainConfig, splits: d
     for name in sorted(matrices):
         digest.update(np.ascontiguousarray(matrices[name]).tobytes())
         digest.update(np.ascontiguousarray(present[name]).tobytes())
-    if loss_mask_rows is not None:
-        digest.update(np.ascontiguousarray(loss_mask_rows).tobytes())
+    if trainable_rows is not None:
+        digest.update(np.ascontiguousarray(trainable_rows).tobytes())
     return digest.hexdigest()[:16]
 
 
 def _trainable(b: Batch, trainable_rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """(B, L) bool: utterances allowed in the training loss (``on_failure: drop`` removes some)."""
-    out = torch.zeros_like(b.mask)
+    out = torch.zeros_like(b.real)
     for i, rows in enumerate(b.rows):
         out[i, : len(rows)] = torch.from_numpy(trainable_rows[rows]).to(device)
     return out

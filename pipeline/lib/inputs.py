@@ -37,7 +37,7 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path) -> Inputs:
         name = section.get("name")
         code = extractor_code_digest(name) if name else None
         cache = read_features(features_dir / modality, ids, name, section_params(section), code)
-        matrices[modality], present[modality], metas[modality] = cache.matrix, cache.mask, cache.meta
+        matrices[modality], present[modality], metas[modality] = cache.matrix, cache.present, cache.meta
     return Inputs(m, matrices, present, metas)
 
 
@@ -73,7 +73,7 @@ def check_disjoint(splits: dict[str, list[Dialogue]]) -> None:
             seen[d.dialogue_id] = split
 
 
-def trainable_mask(inputs: Inputs) -> np.ndarray | None:
+def trainable_rows(inputs: Inputs) -> np.ndarray | None:
     """Utterances the training loss may see, or None for all: under ``on_failure: drop`` an
     utterance without features of that modality leaves the loss (evaluation still scores it)."""
     trainable = np.ones(len(inputs.manifest.table), bool)

@@ -22,7 +22,7 @@ from model.data import dialogues
 from model.device import pick_device
 from model.folder import ModelFolder
 from model.training import Inference, RunResult, infer, train_one
-from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_mask
+from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_rows
 from pipeline.lib.metrics import classification_report
 from pipeline.lib.timings import read_timings, write_timings
 
@@ -52,7 +52,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
         raise ValueError(f"model.max_speakers={model_config.max_speakers}: a dialogue has "
                          f"{max_speakers} speakers")
     splits = split_dialogues(m)
-    trainable = trainable_mask(inputs)
+    trainable = trainable_rows(inputs)
     summaries, seconds_per_seed = [], {}
     for seed in seeds:
         result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,

@@ -69,7 +69,7 @@ def test_reuse_switch_back_and_invalidation(table, tmp_path, capsys):
     meta = run(table, out)
     assert meta["n_ok"] == 15 and meta["reused"] == 0 and len(Fake.calls) == 15
     f = read_features(out, table["utterance_id"].tolist(), "fake", {"scale": 1.0, "batch_size": 4})
-    assert f.dim == 3 and f.mask.all() and f.meta["constant_dims"] == {"count": 1, "first": [2]}
+    assert f.dim == 3 and f.present.all() and f.meta["constant_dims"] == {"count": 1, "first": [2]}
     Fake.calls = []
     assert run(table, out)["reused"] == 15 and Fake.calls == []
     # Same ids, changed input (e.g. a regenerated corpus): only those are recomputed.
@@ -146,7 +146,7 @@ def test_stale_and_incomplete_caches_are_refused(table, tmp_path):
     with pytest.raises(CacheError, match="another order"):
         read_features(tmp_path, ids[::-1], "fake", params)
     built = Fake.code_digest()
-    assert read_features(tmp_path, ids, "fake", params, built).mask.all()
+    assert read_features(tmp_path, ids, "fake", params, built).present.all()
     with pytest.raises(CacheError, match=f"stale: built by other extractor code \\(code_sha256 {built}, "
                                          "the code now: edited\\)"):
         read_features(tmp_path, ids, "fake", params, "edited")
@@ -171,7 +171,7 @@ def test_failures_nan_and_threshold(table, tmp_path):
             "d0_u1": "unreadable audio x.wav: broken", "d1_u0": "non-finite feature values",
             "d2_u4": "unreadable audio x.wav: broken"}
         f = read_features(tmp_path, table["utterance_id"].tolist())
-        assert f.mask.sum() == 12 and not f.mask[1] and (f.matrix[~f.mask] == 0).all()
+        assert f.present.sum() == 12 and not f.present[1] and (f.matrix[~f.present] == 0).all()
         assert np.isfinite(f.matrix).all()
         with pytest.raises(ExtractionError, match=r"3 of 15 utterances failed \(> max_failed_fraction=0.1\)[\s\S]*2 x unreadable audio"):
             run(table, tmp_path, max_failed_fraction=0.1)
@@ -266,7 +266,7 @@ def test_one_computation_per_distinct_input(table, tmp_path):
     groups = same.groupby("text").indices
     for text, rows in groups.items():
         assert (f.matrix[rows] == f.matrix[rows[0]]).all()
-    assert not f.mask[groups["t1"]].any() and f.mask[groups["t0"]].all()
+    assert not f.present[groups["t1"]].any() and f.present[groups["t0"]].all()
     reasons = {x["utterance_id"]: x["reason"] for x in f.meta["failures"]}
     assert set(reasons) == {same["utterance_id"][i] for i in groups["t1"]}
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from model.classifier import fuse, masked_nll, total_loss
+from model.classifier import fuse, scored_nll, total_loss
 from model.encoder import ModalityEncoder, sinusoidal_positions
 
 
@@ -75,6 +75,6 @@ def test_loss_is_eq_33_and_ignores_padding():
     changed["text"][1, 2] = 100.0                      # a padded position
     assert total_loss(changed, labels, mask)[0].item() == pytest.approx(loss.item())
     weights = torch.tensor([1.0, 2.0, 1.0, 0.5])
-    weighted = masked_nll(fuse(logits), labels, mask, weights)
+    weighted = scored_nll(fuse(logits), labels, mask, weights)
     assert weighted.item() == pytest.approx(
         F.nll_loss(fuse(logits)[mask], labels[mask], weight=weights).item())
