@@ -14,14 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from config.schema import Extensions, validate
+from config.schema import Extensions, Params, validate
 
 DEFAULT_PARAMS = Path("params.yaml")
 BASE = "base"   # the key naming the params file this one holds only the differences from
 
 
 def load_params(path: Path = DEFAULT_PARAMS, overrides: Sequence[str] = (),
-                extensions: Extensions | None = None, sections: Sequence[str] | None = None) -> dict:
+                extensions: Extensions | None = None, sections: Sequence[str] | None = None) -> Params:
     """The whole params file (its ``base`` chain merged under it) with ``overrides``
     (``"a.b=value"``) applied, checked against the schema (:class:`config.schema.ParamsError`
     names the key), defaults filled in."""

@@ -70,6 +70,12 @@ def from_dataclass(cls: type, exclude: Sequence[str] = (), extra: Mapping[str, A
     return Section(keys, defaults, dict(children or {}))
 
 
+def from_defaults(defaults: Mapping[str, Any]) -> Section:
+    """Keys typed by their default values (an extractor's declared params; None: any type)."""
+    kinds = {bool: bool, int: int, float: float, str: str, list: list, tuple: list, dict: dict}
+    return Section({k: kinds.get(type(v), Any) for k, v in defaults.items()}, dict(defaults))
+
+
 def from_signature(fn: Callable, skip: Sequence[str]) -> Section:
     """The keyword parameters of ``fn`` (minus ``skip``), their annotations and defaults."""
     hints = typing.get_type_hints(fn)
@@ -280,8 +286,27 @@ def schema(names: Sequence[str] | None = None) -> dict[str, Section]:
     return {name: SECTIONS[name]() for name in (SECTIONS if names is None else names)}
 
 
+class Params(dict):
+    """A params mapping that :func:`validate` returned: the top-level choices and the sections in
+    :attr:`sections` checked, defaults filled in. A stage validates once, in its CLI
+    (:func:`config.params.load_params`); its library code takes a ``Params`` as it is and checks
+    a plain mapping (a library caller's) first, through :func:`checked`."""
+
+    sections: frozenset[str] = frozenset()
+
+
+def checked(params: Mapping[str, Any], sections: Sequence[str], extensions: Extensions | None = None,
+            defaults: Sequence[str] = ()) -> Params:
+    """``params`` if :func:`validate` already checked ``sections`` in it, else validated now.
+    ``defaults``: sections that get all their defaults when absent (a library caller's shorthand)."""
+    missing = [name for name in defaults if params.get(name) is None]
+    if isinstance(params, Params) and set(sections) <= params.sections and not missing:
+        return params
+    return validate({**params, **{name: {} for name in missing}}, "params", extensions, sections)
+
+
 def validate(params: Mapping[str, Any], source: str = "params", extensions: Extensions | None = None,
-             sections: Sequence[str] | None = None) -> dict:
+             sections: Sequence[str] | None = None) -> Params:
     """The params mapping checked key by key: top-level choices (``modalities``, ``device``;
     defaults filled in) and sections (present ones get their defaults). ``sections``: the ones a
     stage reads (default all); any other must still be a known section, and is passed through.
@@ -314,4 +339,6 @@ def validate(params: Mapping[str, Any], source: str = "params", extensions: Exte
                 out[name] = value
     except ParamsError as exc:
         raise ParamsError(f"{source}: {exc}") from None
-    return out
+    result = Params(out)
+    result.sections = frozenset(SECTIONS if sections is None else sections)
+    return result

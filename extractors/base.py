@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 # The manifest's vocabulary (the extractors' input contract) is imported, never restated.
+from config.schema import ParamsError, from_defaults, validate_section
 from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MEDIA_PREFIX, PRECISIONS, SOURCE_COLUMN
 
 
@@ -55,11 +56,12 @@ class Extractor(ABC):
 
     def __init__(self, *, device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION,
                  **params: Any) -> None:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ExtractorError(f"extract.{self.modality}.{self.name}.{unknown[0]}: unknown param for "
-                                 f"extractor {self.name!r} (accepted: {', '.join(self.defaults)})")
-        self.params = {**self.defaults, **params}
+        # The one check of a family's params: the params schema's, typed by the declared defaults.
+        try:
+            self.params = validate_section(from_defaults(self.defaults), params,
+                                           f"extract.{self.modality}.{self.name}")
+        except ParamsError as exc:
+            raise ExtractorError(str(exc)) from None
         # Where and in what precision a neural extractor runs: the top-level switches, not params;
         # the identity names their effect (``compute``: the device type and the precision in effect).
         self.device_name = device

@@ -19,7 +19,7 @@ import numpy as np
 
 from config.baseline import BaselineConfig
 from config.params import load_params
-from config.schema import validate
+from config.schema import checked
 from extractors import params_extensions
 from model.context_free import fit_logistic_regression
 from pipeline.cli import stage_main
@@ -32,7 +32,8 @@ SECTIONS = ("baseline", "extract")
 
 
 def run(params: dict, manifest_dir: Path, features_dir: Path, out_dir: Path, name: str | None = None) -> dict:
-    config = BaselineConfig(**validate({"baseline": params.get("baseline") or {}})["baseline"])
+    params = checked(params, SECTIONS, defaults=("baseline",))
+    config = BaselineConfig(**params["baseline"])
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest
     x = np.concatenate([inputs.matrices[k] for k in inputs.matrices], axis=1)

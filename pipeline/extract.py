@@ -33,22 +33,25 @@ from model.device import pick_device
 from pipeline.cli import choices_epilog, stage_main
 from pipeline.lib import manifest
 
-# The params sections this stage reads (validated; any other passes through unchecked).
+# The params sections this stage reads (validated once: by the CLI, or by run() for a library caller).
 SECTIONS = ("extract",)
 
 
 def run(modality: str, section: dict, manifest_dir: Path, out_dir: Path, progress: bool = True, *,
         modalities: Sequence[str] = MODALITIES, device: str = "auto", precision: str = DEFAULT_PRECISION,
-        store: FeatureStore | None = None) -> dict:
-    """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``."""
+        store: FeatureStore | None = None, checked: bool = False) -> dict:
+    """Extract one modality's features for the manifest in ``manifest_dir`` into ``out_dir``;
+    ``checked``: ``section`` comes from :func:`config.params.load_params` (with the families'
+    extensions), so it is not checked again."""
     if modality not in MODALITIES:
         raise ExtractorError(f"unknown modality {modality!r} (expected one of {', '.join(MODALITIES)})")
     if modality not in modalities:
         write_unused(out_dir, modality, list(modalities))
         print(f"extract {modality}: not in modalities {list(modalities)}: nothing to do -> {out_dir}")
         return {"modality": modality, "unused": True}
-    spec = schema(["extract"])["extract"].children[modality]
-    section = validate_section(spec, section, f"extract.{modality}", params_extensions([modality]))
+    if not checked:
+        spec = schema(["extract"])["extract"].children[modality]
+        section = validate_section(spec, section, f"extract.{modality}", params_extensions([modality]))
     pick_device(device)   # fails at once where the device is not there, before reading anything
     config = ExtractSection(**{f.name: section[f.name] for f in fields(ExtractSection)})
     if not config.name:
@@ -85,10 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
-    run(args.modality, (params.get("extract") or {}).get(args.modality) or {}, args.manifest,
-        args.out or Path("data/features") / args.modality, modalities=params["modalities"],
-        device=params["device"], precision=params["precision"], store=FeatureStore(args.store))
+    params = load_params(args.params, args.overrides, params_extensions([args.modality]), SECTIONS)
+    section = (params.get("extract") or {}).get(args.modality)
+    run(args.modality, section or {}, args.manifest, args.out or Path("data/features") / args.modality,
+        modalities=params["modalities"], device=params["device"], precision=params["precision"],
+        store=FeatureStore(args.store), checked=section is not None)
 
 
 main = stage_main(lambda args: f"extract@{args.modality}", __doc__, add_arguments, run_cli)

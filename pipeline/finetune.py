@@ -27,7 +27,7 @@ from pathlib import Path
 
 from config.finetune import FinetuneConfig
 from config.params import load_params
-from config.schema import validate
+from config.schema import checked
 from extractors import params_extensions
 from extractors.text.finetune import finetune_with_folds, write_disabled
 from model.device import pick_device
@@ -40,7 +40,7 @@ SECTIONS = ("finetune",)
 
 
 def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) -> dict:
-    params = validate({**params, "finetune": params.get("finetune") or {}}, sections=SECTIONS)
+    params = checked(params, SECTIONS, defaults=("finetune",))
     section = dict(params["finetune"])
     if not section.pop("enabled"):
         write_disabled(out_dir)

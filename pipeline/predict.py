@@ -37,7 +37,7 @@ import yaml
 
 from config.params import DEFAULT_PARAMS, load_params
 from config.prepare import PrepareOptions
-from config.schema import validate
+from config.schema import checked, validate
 from config.vocabulary import DEFAULT_PRECISION
 from extractors import params_extensions
 from extractors.store import FeatureStore
@@ -66,7 +66,7 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
     predictor = Predictor.from_dir(model_dir, device=params.get("device", "auto"),
                                    precision=params.get("precision", DEFAULT_PRECISION),
                                    extractor_params=extractor_params, tolerate=tolerate, store=store)
-    prepare = validate({"prepare": params.get("prepare") or {}})["prepare"]
+    prepare = checked(params, ("prepare",), defaults=("prepare",))["prepare"]
     options = PrepareOptions.from_params(prepare, predictor.modalities, labelled=False)
     if transcript is not None:
         m, log = read_conversation(transcript, media, labels=predictor.labels, speaker_side=speaker_side,

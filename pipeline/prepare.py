@@ -19,19 +19,21 @@ from config.prepare import PrepareOptions
 from config.schema import validate
 from config.vocabulary import MODALITIES
 from pipeline.cli import choices_epilog, stage_main
-from pipeline.corpora import ADAPTERS, detect_corpus, load_corpus, params_extensions
+from pipeline.corpora import ADAPTERS, detect_corpus, params_extensions
 from pipeline.lib import manifest
 
-# The params sections this stage reads (validated; any other passes through unchecked).
+# The params sections this stage reads (validated once: by the CLI, or by run() for a library caller).
 SECTIONS = ("prepare",)
 
 
-def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> dict:
+def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, checked: bool = False) -> dict:
     """Build, validate and write the manifest described by a ``prepare`` params section, checking
-    the text/media of ``modalities``."""
-    checked = validate({"prepare": params, "modalities": list(modalities)}, extensions=params_extensions())
-    params = checked["prepare"]
-    options = PrepareOptions.from_params(params, checked["modalities"])
+    the text/media of ``modalities``; ``checked``: the section comes from
+    :func:`config.params.load_params` (with the adapters' extensions), so it is not checked again."""
+    if not checked:
+        params = validate({"prepare": params, "modalities": list(modalities)}, extensions=params_extensions(),
+                          sections=SECTIONS)["prepare"]
+    options = PrepareOptions.from_params(params, modalities)
     for key in ("corpus", "root"):
         if not params.get(key):
             raise manifest.ManifestError(f"params: prepare.{key} is required")
@@ -39,8 +41,8 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES) -> 
     if corpus == "auto":
         corpus = detect_corpus(params["root"])
         print(f"prepare.corpus=auto: {params['root']} is read as a {corpus} corpus")
-    adapter_params = params.get(corpus) or {}   # the adapter's own section (defaults filled in)
-    result, log = load_corpus(corpus, params["root"], options, **adapter_params)
+    adapter_params = params.get(corpus) or {}   # the adapter's own section (checked, defaults filled in)
+    result, log = ADAPTERS.get(corpus)(Path(params["root"]), options, **adapter_params)
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
     print(manifest.format_summary(summary))
@@ -61,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> None:
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
-    run(params.get("prepare") or {}, args.out, params["modalities"])
+    section = params.get("prepare")
+    run(section or {}, args.out, params["modalities"], checked=section is not None)
 
 
 main = stage_main("prepare", __doc__, add_arguments, run_cli)

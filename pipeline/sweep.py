@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from config.params import load_params, set_value
-from config.schema import validate
+from config.schema import checked, validate
 from extractors import params_extensions
 from pipeline.cli import stage_main
 from pipeline.lib.runs import train_models
@@ -58,10 +58,10 @@ def with_point(params: dict, point: dict, seeds: list[int]) -> dict:
 def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: Path,
         seeds: list[int] | None = None) -> dict:
     points = read_grid(grid)
-    seeds = seeds or [int(validate(params, sections=SECTIONS).get("train", {}).get("seeds", [0])[0])]
-    checked = {name: with_point(params, point, seeds) for name, point in points.items()}   # before any work
+    seeds = seeds or [int(checked(params, SECTIONS).get("train", {}).get("seeds", [0])[0])]
+    at_point = {name: with_point(params, point, seeds) for name, point in points.items()}   # before any work
     rows, seconds = [], {}
-    for name, point_params in checked.items():
+    for name, point_params in at_point.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
             runs = train_models(point_params, manifest_dir, features_dir, Path(scratch), log=lambda _: None,

@@ -11,8 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from config.schema import validate
-from config.vocabulary import MODALITIES
+from config.schema import checked
 from extractors import extractor_code_digest, section_params
 from extractors.cache import read_features
 from model.data import Dialogue, dialogues
@@ -31,7 +30,8 @@ def load_inputs(params: dict, manifest_dir: Path, features_dir: Path) -> Inputs:
     m = manifest.read(manifest_dir)
     ids = m.table["utterance_id"].tolist()
     matrices, present, metas = {}, {}, {}
-    chosen = validate({"modalities": params.get("modalities", list(MODALITIES))})["modalities"]
+    params = checked(params, ("extract",))
+    chosen = params["modalities"]
     for modality in chosen:
         section = params.get("extract", {}).get(modality) or {}
         name = section.get("name")

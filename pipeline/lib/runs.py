@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from config.model import ModelConfig
-from config.schema import validate
+from config.schema import checked
 from config.train import TrainConfig
 from model.ambdsgdn import GRAPHS
 from model.data import dialogues
@@ -35,8 +35,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     the caches checked against ``extract``; each seed's dev-selected model folder and curves are
     written under ``out_dir``. Returns per seed: seed, selected epoch, dev wa-F1, seconds per epoch.
     Without ``reference_protocol`` the test split is never scored (a sweep on dev)."""
-    params = validate({**params, **{s: params.get(s) or {} for s in ("model", "train")}},
-                      sections=("model", "train", "extract"))
+    params = checked(params, ("model", "train", "extract"), defaults=("model", "train"))
     model_params = dict(params["model"])
     GRAPHS.target(model_params["graph"])   # an unknown variant is refused before any work
     train_params = dict(params["train"])

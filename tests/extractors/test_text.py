@@ -89,8 +89,10 @@ def test_missing_hub_model_fails_fast_naming_it(monkeypatch, tmp_path, offline):
 
 
 def test_bad_params_are_named(tiny_roberta):
-    with pytest.raises(ExtractorError, match="extract.text.transformers.poolng: unknown param"):
+    with pytest.raises(ExtractorError, match="extract.text.transformers.poolng: unknown key \\(accepted: .*pooling"):
         get_extractor("text", "transformers", {"poolng": "cls"})
+    with pytest.raises(ExtractorError, match="extract.text.transformers.layers: expected int, got 'two'"):
+        get_extractor("text", "transformers", {"layers": "two"})      # typed by the declared defaults
     with pytest.raises(ExtractorError, match="extract.text.transformers.pooling='max'"):
         get_extractor("text", "transformers", {"model": str(tiny_roberta), "pooling": "max"})
     with pytest.raises(ExtractorError, match="the model has 2 layers"):

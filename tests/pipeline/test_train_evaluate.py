@@ -212,3 +212,41 @@ def test_model_folders_load_weights_only_and_refuse_tampering(workdir, tmp_path)
     config_file.unlink()
     with pytest.raises(artifact.ArtifactError, match="not a model folder: config.json missing"):
         ModelFolder.from_pretrained(forged)
+
+
+@pytest.mark.parametrize("stage", ["train", "evaluate"])
+def test_a_stage_validates_its_params_once(workdir, tmp_path, monkeypatch, stage):
+    """The CLI validates (load_params); the library code behind it takes the checked params as they
+    are. A plain mapping from a library caller is validated once too."""
+    import yaml
+
+    import config.params
+    import config.schema
+
+    calls = []
+    original = config.schema.validate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(config.schema, "validate", counting)
+    monkeypatch.setattr(config.params, "validate", counting)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params(train={"epochs": 1})))
+    models = workdir / "once"
+    if stage == "train":
+        argv = ["--params", str(tmp_path / "p.yaml"), "--manifest", str(workdir / "prepared"),
+                "--features", str(workdir / "features"), "--out", str(models)]
+        assert train.main(argv) == 0 and len(calls) == 1
+        calls.clear()
+        train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", models)
+    else:
+        if not (models / "checkpoints").is_dir():
+            train.run(params(train={"epochs": 1}), workdir / "prepared", workdir / "features", models)
+        calls.clear()
+        argv = ["--params", str(tmp_path / "p.yaml"), "--manifest", str(workdir / "prepared"),
+                "--features", str(workdir / "features"), "--models", str(models), "--out", str(tmp_path / "m")]
+        assert evaluate.main(argv) == 0 and len(calls) == 1
+        calls.clear()
+        evaluate.run(params(), workdir / "prepared", workdir / "features", models, tmp_path / "m2")
+    assert len(calls) == 1
