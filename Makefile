@@ -2,6 +2,7 @@
 #   make demo   - create .venv, install, run the DVC pipeline on the embedded demo corpus
 #   make test   - create .venv, install (with test extras), lint (ruff) and run the whole test suite
 #   make test-fast - the unit tests only (no whole DVC pipelines, real-data slices, SIGKILL, signal CV)
+#   make gpu-check - on a machine with a GPU: the CUDA tests, then training and extraction speed
 #   make exps   - the experiments table: changed params and test/dev scores (dvc exp show, narrowed)
 #   make install-benchmark - also the benchmark's mpnet encoder (requirements/benchmark-lock.txt)
 #   make lock   - refresh the locks from pyproject.toml's ranges (newest versions), then commit them
@@ -20,7 +21,7 @@ PIP    := $(BIN)/python -m pip install --quiet --no-cache-dir
 # make exps hides dates, seed spreads and the code/data dependencies (tests/test_dvc_pipeline.py reads this)
 EXP_DROP := Created$$|_std$$|model$$|pipeline$$|extractors$$|.*/
 
-.PHONY: demo test test-fast exps install install-benchmark lock clean
+.PHONY: demo test test-fast gpu-check exps install install-benchmark lock clean
 
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
@@ -57,6 +58,15 @@ test: $(BIN)/.installed
 
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# docs/gpu.md: what each step proves. The extraction figures need the demo's manifest (make demo).
+gpu-check: $(BIN)/.installed
+	$(BIN)/python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device here'; \
+	  print(torch.cuda.get_device_name(0), 'torch', torch.__version__)"
+	$(BIN)/python -m pytest -q -rs -m cuda
+	$(BIN)/python benchmarks/train_speed.py --device cuda --epochs 3
+	test -d data/prepared || PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro prepare
+	$(BIN)/python benchmarks/extract_speed.py --device cuda --scales 1
 
 exps: $(BIN)/.installed
 	$(BIN)/dvc exp show --no-pager --only-changed --precision 4 --drop '$(EXP_DROP)'

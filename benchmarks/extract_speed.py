@@ -13,6 +13,9 @@ For each modality's extractor as configured in params.yaml (``extract.<modality>
 Each (modality, scale) runs in a fresh subprocess so peak memory is its own.
 
     python benchmarks/extract_speed.py [--manifest data/prepared] [--modalities text audio visual]
+                                       [--device cuda] [--precision fp16]
+
+``--device``/``--precision`` default to the params file's top-level ``device`` and ``precision``.
 """
 from __future__ import annotations
 
@@ -30,10 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> dict:
+def child(modality: str, scale: int, manifest_dir: Path, params_file: Path, device: str | None,
+          precision: str | None) -> dict:
     import pandas as pd
 
-    from config.params import load_section
+    from config.params import load_params, load_section
     from extractors import get_extractor, section_params
     from extractors.base import UtteranceFailure
     from extractors.runner import extract
@@ -47,7 +51,9 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
     table = pd.concat([m.table.assign(utterance_id=m.table["utterance_id"] + f"#{k}")
                        for k in range(scale)], ignore_index=True)
     params = section_params(section)
-    extractor = get_extractor(modality, section["name"], params)
+    top = load_params(params_file)
+    extractor = get_extractor(modality, section["name"], params, device or top["device"],
+                              precision or top["precision"])
     with tempfile.TemporaryDirectory() as out:
         # A fresh store: nothing computed before may be reused, everything is measured.
         meta = extract(table, m.media_path, extractor, Path(out) / "cache", params=params,
@@ -55,6 +61,7 @@ def child(modality: str, scale: int, manifest_dir: Path, params_file: Path) -> d
                        chunk_size=int(section.get("chunk_size", 128)), progress=False,
                        max_failed_fraction=1.0)
     result = {"modality": modality, "extractor": section["name"], "scale": scale,
+              "compute": extractor.full_identity().get("compute", {"device": "cpu"}),
               "utterances": len(table), "end_to_end_utt_per_s": meta["timings"]["utt_per_s"],
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if scale == 1:
@@ -86,10 +93,13 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--modalities", nargs="+", default=["text", "audio", "visual"])
     parser.add_argument("--scales", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:<n> (default: the params file's)")
+    parser.add_argument("--precision", help="fp32 | fp16 | bf16 (default: the params file's)")
     parser.add_argument("--child", nargs=2, metavar=("MODALITY", "SCALE"))
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]), args.manifest, args.params)))
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.manifest, args.params, args.device,
+                               args.precision)))
         return
     import torch
 
@@ -97,14 +107,18 @@ def main() -> None:
           f"CUDA {torch.cuda.is_available()}; manifest {args.manifest}")
     for modality in args.modalities:
         for scale in args.scales:
+            switches = [f"--{k}={v}" for k, v in (("device", args.device), ("precision", args.precision))
+                        if v]
             done = subprocess.run([sys.executable, __file__, "--manifest", str(args.manifest),
-                                   "--params", str(args.params), "--child", modality, str(scale)],
+                                   "--params", str(args.params), *switches, "--child", modality, str(scale)],
                                   capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             if done.returncode:
                 print(done.stderr, file=sys.stderr)
                 raise SystemExit(done.returncode)
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            line = (f"{r['modality']:>6} {r['extractor']:<12} x{scale} {r['utterances']:>5} utts: "
+            compute = "/".join(str(v) for v in r["compute"].values())
+            line = (f"{r['modality']:>6} {r['extractor']:<12} {compute:<10} x{scale} {r['utterances']:>5} "
+                    f"utts: "
                     f"end-to-end {r['end_to_end_utt_per_s']:7.1f} utt/s, peak RSS {r['peak_rss_mb']:6.0f} MB")
             if "ratio" in r:
                 line += (f", model-only {r['model_only_utt_per_s']:7.1f} utt/s, "

@@ -7,7 +7,9 @@ modalities, 8 encoder heads, 2 differential heads. One epoch = a training pass +
 Timed with modality dropout off and on (warm-up 0, p_exe 0.5). Prints mean seconds per epoch
 (after one warm-up epoch) and peak resident memory.
 
-    python benchmarks/train_speed.py [--epochs 3] [--device auto]
+    python benchmarks/train_speed.py [--epochs 3] [--device auto] [--precision fp16]
+
+On CUDA it also prints the peak GPU memory allocated (``precision``: autocast on CUDA only).
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp16", help="fp32 | fp16 | bf16 (CUDA only)")
     args = parser.parse_args()
     if not CSV.exists():
         raise SystemExit(f"{CSV} not found: the benchmark needs ../shared/data beside the repository")
@@ -60,12 +63,17 @@ def main() -> None:
     lengths = [len(d.rows) for d in splits["train"] + splits["test"]]
     print(f"# {len(splits['train'])} train / {len(splits['test'])} test dialogues, length mean "
           f"{np.mean(lengths):.1f} max {max(lengths)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}")
+          f"{torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}, device {args.device}, "
+          f"precision {args.precision}")
     model_config = ModelConfig(input_dims=dict(DIMS), num_classes=6, d_hidden=512, window=20,
                                graph_heads=2, encoder_heads=8, dropout=0.5)
     for dropout_on in (False, True):
         config = TrainConfig(epochs=args.epochs + 1, batch_size=16, lr=6.8e-5, device=args.device,
-                             modality_dropout=dropout_on, warm_up_epochs=0, p_exe=0.5)
+                             precision=args.precision, modality_dropout=dropout_on, warm_up_epochs=0,
+                             p_exe=0.5)
+        cuda = torch.cuda.is_available() and args.device != "cpu"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         result = train_one(0, model_config, config, splits, matrices, present, log=lambda *_: None)
         # The test pass of train_one also scores dev; dev is one dialogue here.
@@ -73,7 +81,9 @@ def main() -> None:
         print(f"modality dropout {'on ' if dropout_on else 'off'}: {np.mean(per_epoch):.2f} s/epoch "
               f"(train + test, mean of {len(per_epoch)} after 1 warm-up epoch; total "
               f"{time.perf_counter() - started:.0f} s), peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+              + (f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if cuda else ""),
+              flush=True)
 
 
 if __name__ == "__main__":

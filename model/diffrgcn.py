@@ -17,8 +17,9 @@ One *layer* with H heads (all heads computed together, not in a Python loop); ea
 
 The relation term is projected once per relation type (6 of them) and gathered per edge: the same
 math as projecting a B x L x L x d_r relation tensor, without allocating it. The gather's backward
-is a per-type ``bincount`` (:class:`RelationLookup`): indexing's own backward (a parallel
-scatter-add) gave different gradients from run to run on the CPU, so seeded runs drifted apart.
+sums the edges' gradients per type (:class:`RelationLookup`, :func:`sum_per_type`) in a fixed
+order on either device: indexing's own backward (a parallel scatter-add) gave different gradients
+from run to run on the CPU, so seeded runs drifted apart, and CUDA's scatter-adds use float atomics.
 
 A *block* (Alg. 1 and the text after Eq. 18; widths and dropouts from the public code):
 dropout -> H-head layer (d -> H*d) -> dropout -> output layer (1 head, H*d -> d) -> GELU -> linear
@@ -53,9 +54,38 @@ def _xavier_(tensor: torch.Tensor, fan_in: int, fan_out: int, gain: float = XAVI
     nn.init.uniform_(tensor, -bound, bound)
 
 
+def sum_per_type(types: torch.Tensor, values: torch.Tensor, num_types: int) -> torch.Tensor:
+    r"""Rows of ``values`` summed per type, :math:`S_{r,k} = \sum_{e: t_e = r} V_{e,k}`, in an order
+    that does not change from run to run.
+
+    On the CPU, one ``bincount`` per column: it adds in edge order (the bits of a sequential loop),
+    and beats ``index_add_`` (a loop over rows: a DiffRGCN block's forward + backward took 332 ms
+    against 224, B=16, L=110, 2 heads, on 2 CPU cores). On CUDA, where both use float atomics (a
+    different sum every run) and ``bincount`` synchronises with the host twice per call, a one-hot
+    product in float32 (a GEMM: a fixed order, no host sync).
+
+    Shapes:
+        ``types`` :math:`(E,)` int64 in ``[0, num_types)``, ``values`` :math:`(E, K)` ->
+        :math:`(R, K)`, in ``values``' dtype on the CPU (float64 for other than float32/64 input)
+        and float32 on CUDA.
+    """
+    if values.device.type == "cpu":
+        return torch.stack([torch.bincount(types, weights=values[:, k], minlength=num_types)
+                            for k in range(values.shape[1])], dim=1)
+    return one_hot_sum(types, values, num_types)
+
+
+def one_hot_sum(types: torch.Tensor, values: torch.Tensor, num_types: int) -> torch.Tensor:
+    """:func:`sum_per_type` as ``one_hot(types).T @ values`` in float32 (its CUDA path), never
+    under autocast (a backward may be called inside an fp16 region)."""
+    with torch.autocast(values.device.type, enabled=False):
+        return F.one_hot(types, num_types).to(torch.float32).T @ values.float()
+
+
 class RelationLookup(torch.autograd.Function):
     """``table[types]`` (``table`` (R, K), ``types`` (B, L, L) int64 -> (B, L, L, K)) whose gradient
-    is summed per type with ``bincount``: deterministic, and 6x faster than indexing's backward."""
+    is summed per type by :func:`sum_per_type`: the same on every run, and on the CPU 6x faster than
+    indexing's backward."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
@@ -66,10 +96,8 @@ class RelationLookup(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (types,) = ctx.saved_tensors
-        flat, per_edge = types.reshape(-1), grad.reshape(types.numel(), -1)
-        sums = [torch.bincount(flat, weights=per_edge[:, k], minlength=ctx.num_types)
-                for k in range(per_edge.shape[1])]
-        return torch.stack(sums, dim=1).to(grad.dtype), None
+        per_type = sum_per_type(types.reshape(-1), grad.reshape(types.numel(), -1), ctx.num_types)
+        return per_type.to(grad.dtype), None
 
 
 class DiffGraphAttention(nn.Module):

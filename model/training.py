@@ -26,7 +26,7 @@ from model.ambdsgdn import AMBDSGDN
 from model.class_weights import loss_weights
 from model.classifier import total_loss
 from model.data import Batch, Dialogue, batches
-from model.device import autocast, grad_scaler, pick_device
+from model.device import autocast, grad_scaler, optimizer_step, pick_device
 from model.engine import Progress, Trainee, finish, fit
 from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
@@ -155,8 +155,7 @@ class AMBDSGDNTrainee(Trainee):
             loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, scored, self.weights,
                                 present)
             self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            optimizer_step(self.scaler, self.optimizer)
             losses.append(loss.item())
         self.q = {f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)}
         yield {"train_loss": float(np.mean(losses)) if losses else float("nan")}
@@ -228,11 +227,11 @@ def run_key(seed: int, model_config: ModelConfig, config: TrainConfig, splits: d
     digest = hashlib.sha256(json.dumps(
         [seed, model_config.to_dict(), asdict(config), reference_protocol,
          {s: [d.dialogue_id for d in items] for s, items in splits.items()}], default=str).encode())
-    for name in sorted(matrices):
-        digest.update(np.ascontiguousarray(matrices[name]).tobytes())
-        digest.update(np.ascontiguousarray(present[name]).tobytes())
+    for name in sorted(matrices):       # the arrays' buffers, without copying them
+        digest.update(np.ascontiguousarray(matrices[name]))
+        digest.update(np.ascontiguousarray(present[name]))
     if trainable_rows is not None:
-        digest.update(np.ascontiguousarray(trainable_rows).tobytes())
+        digest.update(np.ascontiguousarray(trainable_rows))
     return digest.hexdigest()[:16]
 
 

@@ -17,6 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def needs_cuda(test):
+    """A test of the CUDA path: marked ``cuda`` (``python -m pytest -m cuda`` runs them all on a
+    machine with a GPU) and skipped without one."""
+    import torch
+
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    return pytest.mark.cuda(skip(test))
+
+
 def shared_path(*parts: str) -> Path:
     """A file of ../shared/data, or skip the test cleanly when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
@@ -106,7 +115,7 @@ def prepare_with_features(m, extract_sections: dict, root: Path):
     manifest.write(m, pd.DataFrame(), root / "prepared")
     m = manifest.read(root / "prepared")
     for modality, section in extract_sections.items():
-        e = get_extractor(modality, section["name"], section_params(section))
+        e = get_extractor(modality, section["name"], section_params(section), device="cpu")
         extract(m.table, m.media_path, e, root / "features" / modality, params=section_params(section),
                 progress=False)
     return m

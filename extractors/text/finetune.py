@@ -42,10 +42,16 @@ from tqdm import tqdm
 from config.finetune import FinetuneConfig
 from extractors.base import ExtractorError
 from extractors.text.encoding import dialogue_contexts, pool, tokenize, utterance_input
-from extractors.text.hf_transformers import CROSSFIT_DIR, FINETUNE_FILE, resolve_model, weights_digest
+from extractors.text.hf_transformers import (
+    CROSSFIT_DIR,
+    FINETUNE_FILE,
+    load_encoder,
+    resolve_model,
+    weights_digest,
+)
 from model.class_weights import loss_weights
 from model.data import length_batches
-from model.device import autocast, grad_scaler, pick_device
+from model.device import autocast, grad_scaler, optimizer_step, pick_device
 from model.engine import Progress, Trainee, finish, fit
 from model.scores import scores
 from model.versions import library_versions
@@ -168,9 +174,7 @@ class FinetuneTrainee(Trainee):
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            optimizer_step(self.scaler, self.optimizer, self.scheduler)   # no schedule step if skipped
             losses.append(loss.item())
             self.bar.update(1)
             if step in self.eval_at:
@@ -209,7 +213,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
     utterance id that reached the optimiser. ``stop_at`` = (epoch, evaluation within the epoch,
     from 1): no selection, the state at that point is kept (a cross-fitting fold trained for
     as long as the whole-train encoder was selected at)."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     chosen = pick_device(device)
     source = resolve_model(config.base_model, config.revision)
@@ -231,7 +235,7 @@ def finetune(table: pd.DataFrame, labels: list[str], config: FinetuneConfig, out
         log(f"finetune: {out_dir} already holds this fine-tuning (same params, base weights and data)")
         return done
     torch.manual_seed(config.seed)
-    model = Classifier(AutoModel.from_pretrained(source, **kwargs), len(labels), config.pooling,
+    model = Classifier(load_encoder(source, **kwargs), len(labels), config.pooling,
                        config.dropout).to(chosen)
     steps = math.ceil(len(train.ids) / config.batch_size) * config.epochs
     bar = tqdm(total=steps, unit="batch", disable=not progress, mininterval=2.0,

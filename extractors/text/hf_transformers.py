@@ -81,11 +81,11 @@ class TransformersText(Extractor):
         self._fold_of: dict[str, int] = {}          # utterance id -> fold encoder (cross-fitting)
         self._fold_models: dict[int, Any] = {}      # loaded when first needed
         self._tokenizer_lock = threading.Lock()
-        from transformers import AutoModel, AutoTokenizer  # lazy: slow import
+        from transformers import AutoTokenizer  # lazy: slow import
 
         kwargs = {"revision": self.params["revision"]} if self.params["revision"] else {}
         self.tokenizer = AutoTokenizer.from_pretrained(self.source, **kwargs)
-        self.model = AutoModel.from_pretrained(self.source, **kwargs).eval()
+        self.model = load_encoder(self.source, **kwargs).eval()
         self.device = pick_device(self.device_name)
         self.model.to(self.device)
         if int(self.params["layers"]) > self.model.config.num_hidden_layers:
@@ -200,11 +200,20 @@ class TransformersText(Extractor):
 
     def _fold_model(self, fold: int):
         if fold not in self._fold_models:
-            from transformers import AutoModel
-
             folder = Path(self.source) / CROSSFIT_DIR / f"fold_{fold}"
-            self._fold_models[fold] = AutoModel.from_pretrained(str(folder)).eval().to(self.device)
+            self._fold_models[fold] = load_encoder(str(folder)).eval().to(self.device)
         return self._fold_models[fold]
+
+
+def load_encoder(source: str, **kwargs: Any):
+    """``AutoModel.from_pretrained`` in float32, whatever dtype the checkpoint was saved in:
+    transformers 5 loads ``dtype="auto"``, so an fp16 checkpoint would compute in fp16 on the CPU
+    and fine-tune with fp16 gradients (which the fp16 loss scaler refuses to unscale). Half
+    precision is the top-level ``precision`` switch's job (autocast), never the file's."""
+    import torch
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(source, dtype=torch.float32, **kwargs)
 
 
 def read_finetune(source: str) -> dict | None:

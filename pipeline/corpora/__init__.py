@@ -6,13 +6,12 @@ the params schema through :func:`params_extensions`).
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
 from config.prepare import PrepareOptions
 from config.registry import Registry
-from config.schema import from_signature
+from config.schema import Section, from_signature
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, ManifestError
 
@@ -23,11 +22,18 @@ ADAPTERS.register("meld", "pipeline.corpora.meld:load")
 ADAPTERS.register("csv", "pipeline.corpora.generic_csv:load")
 
 
+ADAPTER_INPUTS = ("root", "path", "options")   # what every adapter takes besides its own params
+
+
+def adapter_params(name: str) -> Section:
+    """An adapter's own params (``prepare.<name>.*``): its keyword params, types and defaults."""
+    return from_signature(ADAPTERS.get(name), skip=ADAPTER_INPUTS)
+
+
 def params_extensions() -> dict:
-    """The ``prepare`` section's adapter keys for :func:`config.schema.validate`: each registered
-    adapter's keyword params, their types and defaults (its module imported now)."""
-    return {"prepare": {name: from_signature(ADAPTERS.get(name), skip=("root", "path", "options"))
-                        for name in ADAPTERS.names()}}
+    """The ``prepare`` section's adapter keys for :func:`config.schema.validate` (each registered
+    adapter's module imported now)."""
+    return {"prepare": {name: adapter_params(name) for name in ADAPTERS.names()}}
 
 
 def detect_corpus(root: str | Path) -> str:
@@ -53,10 +59,9 @@ def detect_corpus(root: str | Path) -> str:
 def load_corpus(corpus: str, root: str | Path, options: PrepareOptions | None = None,
                 **params) -> tuple[Manifest, ErrorLog]:
     """Read ``root`` with the adapter named ``corpus``; ``params`` are that adapter's own."""
-    adapter = ADAPTERS.get(corpus)
-    accepted = [p for p in inspect.signature(adapter).parameters if p not in ("root", "path", "options")]
-    unknown = sorted(set(params) - set(accepted))
+    accepted = adapter_params(corpus)
+    unknown = sorted(set(params) - set(accepted.keys))
     if unknown:
         raise ManifestError(f"prepare.{corpus}.{unknown[0]}: unknown parameter "
-                            f"(accepted: {', '.join(accepted) or 'none'})")
-    return adapter(Path(root), options or PrepareOptions(), **params)
+                            f"(accepted: {accepted.accepted()})")
+    return ADAPTERS.get(corpus)(Path(root), options or PrepareOptions(), **params)

@@ -17,7 +17,7 @@ def row(audio_path, start=np.nan, end=np.nan):
 @pytest.mark.parametrize("name", ["Ses01F_impro05_F009.wav", "Ses03M_impro06_F016.wav"])
 def test_is10_on_real_iemocap_wavs(name):
     path = shared_path("real_media", name)
-    e = get_extractor("audio", "opensmile", {"feature_set": "IS10"})
+    e = get_extractor("audio", "opensmile", {"feature_set": "IS10"}, device="cpu")
     assert e.dim == 1582 and e.identity()["config"] == "IS10_paraling_compat.conf"
     v = e.forward([e.load(row(str(path)), lambda p: path)])
     assert v.shape == (1, 1582) and np.isfinite(v).all() and np.unique(v).size > 1000
@@ -26,13 +26,13 @@ def test_is10_on_real_iemocap_wavs(name):
 def test_feature_sets_and_librosa_dims():
     wave = load_audio(shared_path("real_media", "Ses01F_impro05_F009.wav"))
     for feature_set, dim in [("eGeMAPSv02", 88), ("emobase", 988)]:
-        e = get_extractor("audio", "opensmile", {"feature_set": feature_set})
+        e = get_extractor("audio", "opensmile", {"feature_set": feature_set}, device="cpu")
         assert e.dim == dim and e.forward([wave]).shape == (1, dim)
-    lib = get_extractor("audio", "librosa", {"n_mfcc": 13})
+    lib = get_extractor("audio", "librosa", {"n_mfcc": 13}, device="cpu")
     v = lib.forward([wave, wave[:8000]])
     assert lib.dim == 4 * (2 * 13 + 7) + 2 == v.shape[1] and np.isfinite(v).all()
     with pytest.raises(ExtractorError, match="extract.audio.opensmile.feature_set='IS99'"):
-        get_extractor("audio", "opensmile", {"feature_set": "IS99"})
+        get_extractor("audio", "opensmile", {"feature_set": "IS99"}, device="cpu")
 
 
 def test_span_cut_from_dialogue_wav_matches_the_sentence_wav(iemocap_manifest):
@@ -59,9 +59,9 @@ def test_audio_from_mp4_and_failures(meld_manifest, tmp_path):
     with pytest.raises(UtteranceFailure, match="no audio stream"):
         load_audio(avi)
     with pytest.raises(UtteranceFailure, match="zero-length span"):
-        get_extractor("audio", "opensmile").load(row("x.wav", 2.0, 2.0), lambda p: tmp_path / p)
+        get_extractor("audio", "opensmile", device="cpu").load(row("x.wav", 2.0, 2.0), lambda p: tmp_path / p)
     with pytest.raises(UtteranceFailure, match="no media"):
-        get_extractor("audio", "opensmile").load(row(""), lambda p: None)
+        get_extractor("audio", "opensmile", device="cpu").load(row(""), lambda p: None)
     with pytest.raises(UtteranceFailure, match="after the end"):
         load_audio(shared_path("real_media", "Ses01F_impro05_F009.wav"), 100.0, 101.0)
 
@@ -75,7 +75,7 @@ def test_degenerate_audio_is_refused_before_extraction(tmp_path, samples, reason
     path = tmp_path / "bad.wav"
     soundfile.write(path, samples.astype(np.float32), 16000, subtype="FLOAT")
     for name in ("opensmile", "librosa"):
-        e = get_extractor("audio", name)
+        e = get_extractor("audio", name, device="cpu")
         with pytest.raises(UtteranceFailure, match=reason):
             e.load(row(str(path)), lambda p: path)
 

@@ -2,6 +2,7 @@
 real IEMOCAP transcripts (skipped without ../shared)."""
 import hashlib
 import json
+import math
 import shutil
 
 import numpy as np
@@ -18,7 +19,7 @@ from extractors.text import finetune as ft
 from extractors.text.hf_transformers import FINETUNE_FILE
 from model.context_free import fit_logistic_regression
 from pipeline.corpora import load_corpus
-from tests.conftest import shared_path
+from tests.conftest import needs_cuda, shared_path
 
 LABELS = ["neu", "hap", "sad", "ang", "exc", "fru"]
 FAST = {"epochs": 5, "lr": 3e-3, "batch_size": 16, "patience": 5}
@@ -331,7 +332,79 @@ def test_a_model_split_across_packages_is_assembled_for_from_pretrained(tiny_ber
         assemble.assemble("tiny", tmp_path / "none", archive=archive)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+class Overflowing(torch.amp.GradScaler):
+    """An enabled loss scaler whose every step overflows, as fp16 gradients can on CUDA."""
+
+    def unscale_(self, optimizer) -> None:
+        optimizer.param_groups[0]["params"][0].grad.view(-1)[0] = float("inf")
+        super().unscale_(optimizer)
+
+
+def schedule_steps(monkeypatch) -> list[int]:
+    """The scheduler's step count at each dev evaluation of the next fine-tuning."""
+    seen, real = [], ft.FinetuneTrainee.evaluate
+
+    def spy(self):
+        seen.append(self.scheduler.last_epoch)
+        return real(self)
+
+    monkeypatch.setattr(ft.FinetuneTrainee, "evaluate", spy)
+    return seen
+
+
+def test_steps_the_loss_scaler_skips_move_neither_the_weights_nor_the_schedule(corpus, tiny_bert, tmp_path,
+                                                                                monkeypatch):
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), **{**FAST, "epochs": 1})
+    steps = math.ceil(len(ft.examples(corpus.table, LABELS, "train", 0, {}).ids) / config.batch_size)
+    seen = schedule_steps(monkeypatch)
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "plain", device="cpu", progress=False, log=lambda s: None)
+    assert seen == [steps]                        # every step taken, every step scheduled
+    monkeypatch.setattr(ft, "grad_scaler", lambda device, precision: Overflowing("cpu"))
+    seen.clear()
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "skipped", device="cpu", progress=False,
+                log=lambda s: None)
+    assert seen == [0]                            # no step taken, none scheduled
+    from safetensors.torch import load_file
+
+    base, tuned = load_file(tiny_bert / "model.safetensors"), load_file(tmp_path / "skipped" / "model.safetensors")
+    assert all(torch.equal(base[name], tuned[name]) for name in base)
+
+
+def test_a_checkpoint_saved_in_fp16_is_loaded_tuned_and_extracted_in_float32(corpus, tiny_bert, tmp_path):
+    from transformers import AutoModel
+
+    half = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_bert).half().save_pretrained(half)
+    for f in tiny_bert.iterdir():
+        if "token" in f.name or f.name == "vocab.txt":
+            shutil.copy(f, half / f.name)
+    assert json.loads((half / "config.json").read_text()).get("dtype") == "float16"
+    config = ft.FinetuneConfig(base_model=str(half), **{**FAST, "epochs": 1})
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "tuned", device="cpu", progress=False, log=lambda s: None)
+    from safetensors.torch import load_file
+
+    assert {w.dtype for w in load_file(tmp_path / "tuned" / "model.safetensors").values()} == {torch.float32}
+    extractor = get_extractor("text", "transformers", {"model": str(half)}, "cpu")
+    assert {p.dtype for p in extractor.model.parameters()} == {torch.float32}
+
+
+@needs_cuda
+def test_a_killed_fp16_run_on_cuda_resumes_to_the_same_weights(corpus, tiny_bert, tmp_path, monkeypatch):
+    """The loss scaler's state is saved with the optimiser's: a resumed fp16 run continues at the
+    scale it had reached, so it ends where an uninterrupted one does."""
+    config = ft.FinetuneConfig(base_model=str(tiny_bert), precision="fp16", **{**FAST, "epochs": 2})
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "whole", device="cuda", progress=False, log=lambda s: None)
+    kill_in_epoch_two(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        ft.finetune(corpus.table, LABELS, config, tmp_path / "killed", device="cuda", progress=False,
+                    log=lambda s: None)
+    monkeypatch.undo()
+    ft.finetune(corpus.table, LABELS, config, tmp_path / "killed", device="cuda", progress=False, log=lambda s: None)
+    assert ((tmp_path / "killed" / "model.safetensors").read_bytes()
+            == (tmp_path / "whole" / "model.safetensors").read_bytes())
+
+
+@needs_cuda
 def test_amp_fine_tuning_on_cuda_improves_dev_f1_and_saves_float32_weights(corpus, tiny_bert, tmp_path,
                                                                            monkeypatch):
     """The CUDA path (fp16 autocast, gradient scaling): what the CPU test asks, on a GPU."""

@@ -7,7 +7,7 @@ import torchvision
 from extractors import get_extractor
 from extractors.base import ExtractorError, UtteranceFailure
 from extractors.media_io import VideoReader
-from tests.conftest import shared_path
+from tests.conftest import needs_cuda, shared_path
 
 SMALL = {"frames": 2, "image_size": 64, "weights": "none"}
 
@@ -19,13 +19,27 @@ def video_row(path, start=np.nan, end=np.nan, side=""):
 
 def test_densenet_on_the_real_iemocap_avi():
     avi = shared_path("real_media", "Ses01M_script02_2_M054_neutral.avi")
-    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4})
+    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4}, device="cpu")
     loaded = e.load(video_row(avi), lambda p: avi)
     assert loaded["crops"].shape == (4, 64, 64, 3)
     v = e.forward([loaded])
     assert e.dim == 1024 and v.shape == (1, 1024) and np.isfinite(v).all() and v.std() > 0
     identity = e.identity()
     assert identity["weights"] == "none" and identity["seed"] == 0 and identity["backbone"] == "densenet121"
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision,tolerance", [("fp32", 1e-2), ("fp16", 5e-2), ("bf16", 2e-1)])
+def test_visual_features_on_cuda_match_the_cpu_and_name_their_compute(precision, tolerance):
+    # fp32 on CUDA still differs: cuDNN convolutions use TF32 by default (the identity says cuda).
+    crops = [{"crops": np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8),
+              "fallbacks": 0}]
+    cpu = get_extractor("visual", "torchvision", SMALL, device="cpu")
+    cuda = get_extractor("visual", "torchvision", SMALL, device="cuda", precision=precision)
+    features = cuda.forward(crops)
+    assert features.dtype == np.float32 and np.isfinite(features).all()
+    np.testing.assert_allclose(features, cpu.forward(crops), atol=tolerance * np.abs(features).max())
+    assert cuda.full_identity()["compute"] == {"device": "cuda", "precision": precision}
 
 
 def test_frames_are_sampled_over_the_span_on_the_speaker_side(iemocap_manifest):
@@ -37,7 +51,7 @@ def test_frames_are_sampled_over_the_span_on_the_speaker_side(iemocap_manifest):
     frames = reader.frames_at(path, [start + 0.05, (start + end) / 2, end - 0.05])
     assert len(frames) == 3 and frames[0].shape == (160, 320, 3)
     assert not np.array_equal(frames[0], frames[2])  # distinct moments of the dialogue video
-    e = get_extractor("visual", "torchvision", SMALL)
+    e = get_extractor("visual", "torchvision", SMALL, device="cpu")
     left = e.load(video_row(path, start, end, "left"), lambda p: path)
     right = e.load(video_row(path, start, end, "right"), lambda p: path)
     assert not np.array_equal(left["crops"], right["crops"])
@@ -46,14 +60,14 @@ def test_frames_are_sampled_over_the_span_on_the_speaker_side(iemocap_manifest):
 
 
 def test_weights_sources(tmp_path, monkeypatch):
-    e1 = get_extractor("visual", "torchvision", SMALL)
-    e2 = get_extractor("visual", "torchvision", SMALL)
+    e1 = get_extractor("visual", "torchvision", SMALL, device="cpu")
+    e2 = get_extractor("visual", "torchvision", SMALL, device="cpu")
     x = [{"crops": np.full((2, 64, 64, 3), 128, np.uint8), "fallbacks": 0}]
     np.testing.assert_array_equal(e1.forward(x), e2.forward(x))  # seeded random init
     # A local checkpoint (e.g. a FER+-trained DenseNet): head keys are ignored, body must fit.
     net = torchvision.models.densenet121(num_classes=8)
     torch.save(net.state_dict(), tmp_path / "ferplus.pt")
-    e3 = get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "ferplus.pt")})
+    e3 = get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "ferplus.pt")}, device="cpu")
     assert len(e3.identity()["weights_sha256"]) == 16 and e3.identity()["seed"] is None
     net.eval()
     net.classifier = torch.nn.Identity()
@@ -63,19 +77,19 @@ def test_weights_sources(tmp_path, monkeypatch):
     np.testing.assert_allclose(e3.forward(x)[0], expected, rtol=1e-4, atol=1e-5)
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet.pt")
     with pytest.raises(ExtractorError, match="checkpoint does not fit the backbone"):
-        get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "resnet.pt")})
+        get_extractor("visual", "torchvision", {**SMALL, "weights": str(tmp_path / "resnet.pt")}, device="cpu")
     # A weights enum that is not cached here: a clear error naming how to provide it.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(ExtractorError, match=r"weights='IMAGENET1K_V1': cannot load DenseNet121_Weights.IMAGENET1K_V1"):
-        get_extractor("visual", "torchvision", {**SMALL, "weights": "IMAGENET1K_V1"})
+        get_extractor("visual", "torchvision", {**SMALL, "weights": "IMAGENET1K_V1"}, device="cpu")
     with pytest.raises(ExtractorError, match="not a weights enum of densenet121"):
-        get_extractor("visual", "torchvision", {**SMALL, "weights": "FERPLUS"})
-    r18 = get_extractor("visual", "torchvision", {**SMALL, "backbone": "resnet18"})
+        get_extractor("visual", "torchvision", {**SMALL, "weights": "FERPLUS"}, device="cpu")
+    r18 = get_extractor("visual", "torchvision", {**SMALL, "backbone": "resnet18"}, device="cpu")
     assert r18.dim == 512
 
 
 def test_video_failures(tmp_path):
-    e = get_extractor("visual", "torchvision", SMALL)
+    e = get_extractor("visual", "torchvision", SMALL, device="cpu")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 2000)
     with pytest.raises(UtteranceFailure, match="unreadable video bad.mp4"):
@@ -84,7 +98,7 @@ def test_video_failures(tmp_path):
     with pytest.raises(UtteranceFailure, match="no video stream"):
         e.load(video_row(wav), lambda p: wav)
     with pytest.raises(ExtractorError, match="extract.visual.torchvision.backbone='densenet999'"):
-        get_extractor("visual", "torchvision", {"backbone": "densenet999"})
+        get_extractor("visual", "torchvision", {"backbone": "densenet999"}, device="cpu")
 
 
 def test_frames_are_only_taken_at_their_times(tmp_path, iemocap_demo):
@@ -106,7 +120,7 @@ def test_utterances_past_the_decodable_video_fail_with_the_reason(tmp_path, iemo
     duration = VideoReader().duration(avi)
     half = tmp_path / "half.avi"
     half.write_bytes(avi.read_bytes()[: avi.stat().st_size // 2])
-    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4})
+    e = get_extractor("visual", "torchvision", {**SMALL, "frames": 4}, device="cpu")
     loaded = e.load(video_row(half, 0.1, 1.0), lambda p: half)
     assert len(loaded["crops"]) == 4 and loaded["missing"] == 0
     for path, start, end in [(half, duration * 0.7, duration * 0.9), (avi, duration + 1, duration + 3)]:

@@ -117,6 +117,22 @@ def test_block_shapes_gradients_and_determinism():
         DiffRGCNBlock(15, heads=4)
 
 
+def test_sum_per_type_is_a_sequential_sum_on_cpu_and_one_hot_agrees():
+    from model.diffrgcn import one_hot_sum, sum_per_type
+
+    gen = torch.Generator().manual_seed(5)
+    for edges, width, kinds in [(1, 1, 2), (37, 3, 6), (5000, 16, 6)]:
+        types = torch.randint(0, kinds, (edges,), generator=gen)
+        values = torch.randn(edges, width, generator=gen) * 1e3
+        oracle = torch.zeros(kinds, width)
+        for e in range(edges):                  # edge order, one row at a time
+            oracle[types[e]] += values[e]
+        assert torch.equal(sum_per_type(types, values, kinds), oracle)   # bitwise
+        torch.testing.assert_close(one_hot_sum(types, values, kinds), oracle, rtol=1e-5, atol=1e-2)
+    half = torch.randn(9, 2, dtype=torch.float16, generator=gen)
+    assert one_hot_sum(torch.zeros(9, dtype=torch.long), half, 3).dtype == torch.float32
+
+
 def test_relation_lookup_gradient_is_exact_and_deterministic():
     from model.diffrgcn import RelationLookup
 
