@@ -276,9 +276,15 @@ def _finetune() -> Section:
     return moved(section, amp=PRECISION_MOVED)
 
 
+def _export() -> Section:
+    from config.export import ExportConfig
+
+    return from_dataclass(ExportConfig)
+
+
 SECTIONS: dict[str, Callable[[], Section]] = {
     "demo": _demo, "prepare": _prepare, "extract": _extract, "model": _model, "train": _train,
-    "baseline": _baseline, "finetune": _finetune}
+    "baseline": _baseline, "finetune": _finetune, "export": _export}
 
 
 def schema(names: Sequence[str] | None = None) -> dict[str, Section]:

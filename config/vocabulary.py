@@ -26,6 +26,8 @@ CLASS_WEIGHTS = ("inverse_frequency", "none")   # see model.class_weights
 Q_RULES = ("paper", "public_code")              # dropout rate q_m: Eq. 20-24 | the public code
 P_METRICS = ("eq19", "weighted_f1")             # per-modality score p_m: Eq. 19 | the public code
 POOLINGS = ("cls", "mean")                      # an utterance vector from a text encoder's tokens
+# The released feature-file layouts our features can be written in (extractors.feature_pickles).
+FEATURE_FILE_FORMATS = ("amb_dsgdn", "mmgcn", "cosmic")
 
 
 def check_choice(value: str, choices: tuple[str, ...], key: str) -> None:

@@ -21,12 +21,14 @@ from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MODALITIES
 from extractors.base import Extractor, ExtractorError, code_digest
 
 # name -> "module:Class", imported on first use (torch / transformers load only when chosen).
-# The module path's second part is the modality (see families()).
+# A family in a modality's folder (extractors/<modality>/) serves that modality; one at the top of
+# extractors/ serves every modality (see families()).
 EXTRACTORS: Registry[type[Extractor]] = Registry("extract.<modality>.name", "extractor", ExtractorError)
 EXTRACTORS.register("transformers", "extractors.text.hf_transformers:TransformersText")
 EXTRACTORS.register("opensmile", "extractors.audio.opensmile_functionals:OpenSmileAudio")
 EXTRACTORS.register("librosa", "extractors.audio.librosa_stats:LibrosaAudio")
 EXTRACTORS.register("torchvision", "extractors.visual.torchvision_cnn:TorchvisionVisual")
+EXTRACTORS.register("pickled", "extractors.pickled:PickledVectors")
 
 
 def extractor_class(name: str) -> type[Extractor]:
@@ -44,18 +46,25 @@ def get_extractor(modality: str, name: str, params: dict[str, Any] | None = None
     """Instantiate the extractor ``name`` for ``modality`` with its params (checked), on ``device``
     in ``precision`` (the top-level switches)."""
     cls = extractor_class(name)
-    if cls.modality != modality:
-        raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor")
+    if name not in families(modality):
+        raise ExtractorError(f"extract.{modality}.name={name!r}: a {cls.modality} extractor "
+                             f"({modality}: {', '.join(families(modality))})")
     switches = sorted({"device", "precision"} & set(params or {}))
     if switches:
         raise ExtractorError(f"extract.{modality}.{name}.{switches[0]}: not an extractor param (the "
                              f"{switches[0]} is the top-level `{switches[0]}` param)")
-    return cls(device=device, precision=precision, **(params or {}))
+    serves_all = {"modality": modality} if cls.modality not in MODALITIES else {}
+    return cls(device=device, precision=precision, **serves_all, **(params or {}))
 
 
 def families(modality: str) -> list[str]:
-    """The registered extractor names of ``modality`` (read from the module paths: no import)."""
-    return [name for name in EXTRACTORS.names() if EXTRACTORS.target(name).split(".")[1] == modality]
+    """The registered extractor names serving ``modality`` (read from the module paths: no import):
+    those of its folder and those at the top of ``extractors/``."""
+    def serves(name: str) -> bool:
+        parts = str(EXTRACTORS.target(name)).partition(":")[0].split(".")
+        return len(parts) == 2 or parts[1] == modality
+
+    return [name for name in EXTRACTORS.names() if serves(name)]
 
 
 def params_extensions(modalities: Sequence[str] = MODALITIES) -> dict:

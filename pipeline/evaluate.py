@@ -68,6 +68,7 @@ def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, 
         provenance={
             "train_dialogues": runs[0]["train_dialogues"],   # how many reached the optimiser
             "modalities": list(inputs.matrices), "device": device, "features": runs[0]["features"],
+            **{key: m.extra_meta[key] for key in ("dev_split", "feature_file") if key in m.extra_meta},
             "reference_protocol": {"note": REFERENCE_NOTE, "test_wa_f1": seed_stat(reference)}})
     path = write_metrics(out_dir, name, details)
     seconds = epoch_seconds(models_dir)   # per epoch: training plus dev/test scoring

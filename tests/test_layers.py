@@ -5,7 +5,8 @@ from the bottom up: ``config`` (params, schema, registry, vocabulary) -> ``model
 - ``config`` imports nothing of the project and nothing heavy (the standard library and yaml);
 - ``model`` imports nothing of ``extractors`` or ``pipeline``; ``extractors`` nothing of ``pipeline``;
 - a corpus adapter (``pipeline/corpora``) and the demo generator import neither ``model`` nor
-  ``extractors``;
+  ``extractors``, except the released feature files' format (``extractors.feature_pickles``: numpy
+  only), which the ``pickled`` adapter reads as a corpus;
 - a stage (a module directly in ``pipeline/``) imports no other stage, and library code
   (``pipeline/lib``, ``pipeline/corpora``, ``pipeline/democorpus``) imports no stage;
 - the modality vocabulary is defined once;
@@ -70,7 +71,8 @@ def test_extractors_import_nothing_of_pipeline():
 
 @pytest.mark.parametrize("package", ["corpora", "democorpus"])
 def test_corpus_adapters_and_the_demo_import_no_model_or_extractor(package):
-    bad = offending(sources(f"pipeline/{package}"), lambda n: not n.startswith(("model", "extractors")))
+    bad = offending(sources(f"pipeline/{package}"), lambda n: not n.startswith(("model", "extractors"))
+                    or n.startswith("extractors.feature_pickles"))
     assert not bad, bad
 
 

@@ -9,7 +9,7 @@ from extractors.base import code_digest
 from tests.conftest import changed_stages, copy_repo
 
 EXTRACT = {"extract@text", "extract@audio", "extract@visual"}
-ALL = {"demo", "prepare", "finetune", *EXTRACT, "train", "evaluate"}
+ALL = {"demo", "prepare", "finetune", *EXTRACT, "train", "evaluate", "export"}
 
 EDITS = [   # file -> the stages an edit of it can affect
     ("pipeline/predict.py", set()),             # no stage runs it
@@ -18,6 +18,7 @@ EDITS = [   # file -> the stages an edit of it can affect
     ("pipeline/lib/predictor.py", set()),
     ("model/diffrgcn.py", {"train", "evaluate"}),
     ("model/context_free.py", {"train", "evaluate"}),   # the model/ folder: train and evaluate only
+    ("model/data.py", {"finetune", "train", "evaluate", "export"}),   # batching; export reads the splits
     ("config/model.py", {"train", "evaluate"}),
     ("config/demo.py", {"demo"}),
     ("pipeline/corpora/meld.py", {"prepare"}),
@@ -27,7 +28,10 @@ EDITS = [   # file -> the stages an edit of it can affect
     ("extractors/visual/faces.py", {"extract@visual"}),
     ("extractors/text/hf_transformers.py", {"finetune", "extract@text"}),   # fine-tuning loads through it
     ("extractors/media_io.py", {"extract@audio", "extract@visual"}),
-    ("extractors/cache.py", EXTRACT | {"train", "evaluate"}),
+    ("extractors/cache.py", EXTRACT | {"train", "evaluate", "export"}),
+    ("extractors/pickled.py", EXTRACT),                  # the family of every modality
+    ("extractors/feature_pickles.py", EXTRACT | {"prepare", "export"}),   # the released files' format
+    ("pipeline/lib/exported.py", {"export"}),
     ("pipeline/lib/manifest.py", ALL - {"demo"}),
     ("config/schema.py", ALL),                  # every stage reads its params through it
 ]

@@ -20,6 +20,7 @@ ADAPTERS: Registry[Callable[..., tuple[Manifest, ErrorLog]]] = Registry("prepare
 ADAPTERS.register("iemocap", "pipeline.corpora.iemocap:load")
 ADAPTERS.register("meld", "pipeline.corpora.meld:load")
 ADAPTERS.register("csv", "pipeline.corpora.generic_csv:load")
+ADAPTERS.register("pickled", "pipeline.corpora.pickled:load")
 
 
 ADAPTER_INPUTS = ("root", "path", "options")   # what every adapter takes besides its own params
@@ -44,14 +45,16 @@ def detect_corpus(root: str | Path) -> str:
     root = Path(root)
     if root.is_file() and root.suffix.lower() == ".csv":
         return "csv"
+    if root.is_file() and root.suffix.lower() in (".pkl", ".pickle"):
+        return "pickled"
     if root.is_dir():
         if any((root / name).is_file() for name in meld.CSV_FILES.values()):
             return "meld"
         if any(p.is_dir() and p.name[len("Session"):].isdigit() for p in root.glob("Session*")):
             return "iemocap"
     what = ("does not exist" if not root.exists() else
-            "is neither a .csv file, a MELD.Raw folder (train_sent_emo.csv, ...) nor an IEMOCAP "
-            "release folder (Session1/ ...)")
+            "is neither a .csv file, a released feature file (.pkl), a MELD.Raw folder "
+            "(train_sent_emo.csv, ...) nor an IEMOCAP release folder (Session1/ ...)")
     raise ManifestError(f"prepare.corpus=auto: {root} {what}; check prepare.root, or name the "
                         f"adapter: prepare.corpus: {' | '.join(ADAPTERS.names())}")
 

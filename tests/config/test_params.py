@@ -66,7 +66,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, demo, device, extract, finetune, "
+    ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, demo, device, export, extract, finetune, "
                        "modalities, model, precision, prepare, train\\)"),
     ("features=[minilm]", "features: unknown section or key"),      # the benchmark's, not a stage's
     ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
@@ -121,7 +121,7 @@ def test_demo_takes_overrides(tmp_path, monkeypatch):
 def test_each_extractor_family_keeps_its_own_params():
     from extractors import families, section_params
 
-    assert families("audio") == ["opensmile", "librosa"] and families("text") == ["transformers"]
+    assert families("audio") == ["opensmile", "librosa", "pickled"] and families("text") == ["transformers", "pickled"]
     params = load_params(REPO / "params.yaml", ["extract.audio.name=librosa"])
     assert section_params(params["extract"]["audio"]) == {"n_mfcc": 20}
     assert section_params(load_params(REPO / "params.yaml")["extract"]["audio"]) == {"feature_set": "IS10"}

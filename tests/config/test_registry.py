@@ -54,9 +54,9 @@ def test_the_projects_registries():
     from pipeline.corpora import ADAPTERS
     from pipeline.democorpus import LAYOUTS
 
-    assert EXTRACTORS.names() == ["transformers", "opensmile", "librosa", "torchvision"]
-    assert families("visual") == ["torchvision"]
-    assert ADAPTERS.names() == ["iemocap", "meld", "csv"]
+    assert EXTRACTORS.names() == ["transformers", "opensmile", "librosa", "torchvision", "pickled"]
+    assert families("visual") == ["torchvision", "pickled"]
+    assert ADAPTERS.names() == ["iemocap", "meld", "csv", "pickled"]
     assert LAYOUTS.names() == ["iemocap", "meld"]
     assert GRAPHS.names() == ["diff", "gat", "none"]
     assert MODELS.get("ambdsgdn") is AMBDSGDN

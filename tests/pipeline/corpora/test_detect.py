@@ -13,7 +13,7 @@ def test_the_layout_names_the_adapter(iemocap_demo, meld_demo, tmp_path):
     with pytest.raises(ManifestError, match="prepare.corpus=auto: .*nothing does not exist; check prepare.root"):
         detect_corpus(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ManifestError, match="empty is neither a .csv file, a MELD.Raw folder .* name the "
+    with pytest.raises(ManifestError, match="empty is neither a .csv file, a released feature file \\(.pkl\\), a MELD.Raw folder .* name the "
                                             "adapter: prepare.corpus: iemocap | meld | csv"):
         detect_corpus(tmp_path / "empty")
 
