@@ -167,14 +167,6 @@ def resolve_entry(layout: str, name: str) -> str:
     return ALIASES.get(layout, {}).get(name, name)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_bytes(path: Path) -> bytes:
     """The file's bytes; a path that is not a regular file (a directory, a pipe) is refused by name
     without opening it (opening a pipe would block)."""

@@ -205,6 +205,27 @@ def screen_rows(table: pd.DataFrame, labels: Sequence[str], log: ErrorLog, sourc
     return renumber_turns(table) if len(table) else table
 
 
+def canonical_label(label: str) -> str:
+    """One spelling per class whatever its case or surrounding whitespace ('Exc ' is 'exc'):
+    what every layout compares and writes."""
+    return label.strip().lower()
+
+
+def canonical_labels(values: pd.Series, declared: Sequence[str] | None = None, key: str = "labels"
+                     ) -> tuple[pd.Series, list[str] | None]:
+    """``values`` in :func:`canonical_label` form, and the declared label set in the same form
+    (None when undeclared); a declared set naming one class twice ('Neu', 'neu') is refused."""
+    out = values.fillna("").astype(str).map(canonical_label)
+    if declared is None:
+        return out, None
+    labels = [canonical_label(label) for label in declared]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise ManifestError(f"{key}: {twice[0]!r} is declared twice (labels are compared ignoring case and "
+                            f"surrounding whitespace)")
+    return out, labels
+
+
 def refuse_duplicate_ids(table: pd.DataFrame, source: str) -> None:
     """Two rows with one utterance id make the corpus ambiguous: refused, naming the lines."""
     dup = table["utterance_id"].duplicated(keep=False) & (table["utterance_id"] != "")

@@ -31,6 +31,7 @@ import pandas as pd
 from config.prepare import PrepareOptions
 from config.vocabulary import SOURCE_COLUMN
 from pipeline.corpora.common import (
+    canonical_labels,
     finalize,
     read_csv_rows,
     refuse_duplicate_ids,
@@ -57,8 +58,11 @@ def load(path: Path, options: PrepareOptions, *, labels: Sequence[str] | None = 
     table = _coerce_numbers(table, path, log)
     if "turn" not in table:
         table["turn"] = table.groupby("dialogue_id", sort=False).cumcount()
+    declared = None
+    if "label" in table:
+        table["label"], declared = canonical_labels(table["label"], labels or None, "prepare.csv.labels")
     found = set(table["label"]) - {""} if "label" in table else set()
-    label_set = list(labels) if labels else sorted(found)
+    label_set = declared or sorted(found)
     table["corpus"] = name
     given = "speaker_idx" in table
     table["speaker_idx"] = table["speaker_idx"] if given else 0

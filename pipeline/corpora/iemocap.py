@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from config.prepare import PrepareOptions
-from pipeline.corpora.common import finalize, read_lines, require_dir
+from pipeline.corpora.common import canonical_label, finalize, read_lines, require_dir
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, ManifestError
 
@@ -43,7 +43,7 @@ STANDARD_DEV = (
 )
 DEV_METHODS = ("standard", "random")
 
-EVAL_HEADER = re.compile(r"^\[(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\]\t(\S+)\t(\S+)\t\[.*\]\s*$")
+EVAL_HEADER = re.compile(r"^\[(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\]\t(\S+)\t\s*(\S+)\s*\t\[.*\]\s*$")
 UTTERANCE_ID = re.compile(r"\bSes\d+[A-Za-z]*_\w+_[A-Za-z]+\d+\b")
 TRANSCRIPT_LINE = re.compile(r"^(\S+) \[(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\]:\s?(.*)$")
 SESSION_DIR = re.compile(r"^Session(\d+)$")
@@ -96,6 +96,7 @@ def _read_dialogue(root: Path, session: Path, dialog: str, split: str, evaluatio
     video = (session / "dialog" / "avi" / "DivX" / f"{dialog}.avi").relative_to(root)
     rows = []
     for start, end, uid, label, source in evaluated:
+        label = canonical_label(label)
         speaker = uid.rsplit("_", 1)[-1][:1]
         if label not in LABELS and options.labelled:   # predicting: kept, its label as given
             fault("label outside the 6-way set", label, "utterance excluded", source, uid)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from config.prepare import PrepareOptions
-from pipeline.corpora.common import finalize, read_csv_rows, require_dir, screen_rows
+from pipeline.corpora.common import canonical_label, finalize, read_csv_rows, require_dir, screen_rows
 from pipeline.lib.errorlog import ErrorLog
 from pipeline.lib.manifest import Manifest, speaker_index_by_appearance
 from pipeline.lib.releases import MELD_CLIP_DIRS as CLIP_DIRS
@@ -91,7 +91,7 @@ def _read_split(root: Path, split: str, options: PrepareOptions, log: ErrorLog) 
         rows.append({
             "corpus": "meld", "split": split, "dialogue_id": dialogue_id, "utterance_id": utterance_id,
             "source_utt": int(r["Utterance_ID"]), "speaker": r["Speaker"].strip(),
-            "text": r["Utterance"].strip(), "label": r.get("Emotion", "").strip().lower(), "start_s": start,
+            "text": r["Utterance"].strip(), "label": canonical_label(r.get("Emotion", "")), "start_s": start,
             "end_s": end, "audio_path": clip, "video_path": clip, "_source": r["_source"],
         })
     if not rows:

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.lib.spreadsheet import write_csv
+
 SPLITS = ("train", "dev", "test")
 VIDEO_SIDES = ("", "left", "right")
 
@@ -260,7 +262,7 @@ def write(manifest: Manifest, errors: pd.DataFrame, out_dir: Path) -> dict:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.table.to_csv(out_dir / MANIFEST_FILE, index=False, encoding="utf-8")
-    errors.to_csv(out_dir / ERRORS_FILE, index=False, encoding="utf-8")
+    write_csv(out_dir / ERRORS_FILE, errors)      # opened in spreadsheets: user text neutralised
     summary = summarize(manifest.table, errors, manifest.labels)
     meta = manifest.meta()
     if not Path(manifest.root).is_absolute():

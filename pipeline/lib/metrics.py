@@ -62,12 +62,22 @@ def format_stat(stat: dict) -> str:
 
 
 def classification_report(gold: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict:
-    """wa-F1, wa-ACC, macro F1, per-class recall/precision/F1/support and the confusion matrix."""
+    """wa-F1, wa-ACC, macro F1, per-class recall/precision/F1/support and the confusion matrix.
+
+    Macro F1 averages over the classes with test support (``macro_f1_classes``): a class absent
+    from the test split has no recall to average (sklearn would count it as 0 where nothing
+    predicts it, and not at all where something does). Classes without support, and those the
+    model predicts all the same, are named (``no_test_support``, ``predicted_without_support``)."""
     labels = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=labels,
                                                                      zero_division=0)
-    return {**scores(gold, pred),
-            "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
+    present = [i for i in labels if support[i] > 0]
+    macro = f1_score(gold, pred, labels=present, average="macro", zero_division=0) if present else 0.0
+    return {**scores(gold, pred), "macro_f1": float(macro),
+            "macro_f1_classes": [label_names[i] for i in present],
+            "no_test_support": [label_names[i] for i in labels if not support[i]],
+            "predicted_without_support": [label_names[i] for i in labels
+                                          if not support[i] and bool(np.any(np.asarray(pred) == i))],
             "per_class": {name: {"recall": float(recall[i]), "f1": float(f1[i]),
                                  "precision": float(precision[i]), "support": int(support[i])}
                           for i, name in enumerate(label_names)},
@@ -86,6 +96,9 @@ def build_details(corpus: str, labels: list[str], runs: list[dict], counts: dict
             "test_wa_f1": seed_stat([r["wa_f1"] for r in runs]),
             "test_wa_acc": seed_stat([r["wa_acc"] for r in runs]),
             "test_macro_f1": seed_stat([r["macro_f1"] for r in runs]),
+            "macro_f1_classes": first["macro_f1_classes"], "no_test_support": first["no_test_support"],
+            "predicted_without_support": sorted({c for r in runs for c in r["predicted_without_support"]},
+                                                key=labels.index),
             "per_class": {name: {k: float(np.mean([r["per_class"][name][k] for r in runs]))
                                  for k in ("recall", "f1", "precision")}
                           | {"support": first["per_class"][name]["support"]} for name in labels},
@@ -106,10 +119,15 @@ def selection_summary(details: dict) -> tuple[str, str, str]:
 
 
 def write_per_class_csv(path: Path, details: dict) -> None:
-    """``label, support, recall, precision, f1`` per class (the details' means over seeds)."""
+    """``label, support, recall, precision, f1, note`` per class (the details' means over seeds);
+    ``note`` marks a class without test support (its zeros are not scores; macro F1 leaves it out)."""
+    absent = set(details.get("no_test_support", []))
+    predicted = set(details.get("predicted_without_support", []))
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["label", "support", "recall", "precision", "f1"])
+        writer.writerow(["label", "support", "recall", "precision", "f1", "note"])
         for label, row in details["per_class"].items():
+            note = ("no test support, predicted: not in macro F1" if label in predicted else
+                    "no test support: not in macro F1" if label in absent else "")
             writer.writerow([label, row["support"], f"{row['recall']:.4f}", f"{row['precision']:.4f}",
-                             f"{row['f1']:.4f}"])
+                             f"{row['f1']:.4f}", note])

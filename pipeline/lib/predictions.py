@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from model.training import Inference
+from pipeline.lib import spreadsheet
 from pipeline.lib.manifest import Manifest
 
 ID_COLUMNS = ["dialogue_id", "turn", "utterance_id", "speaker", "start_s", "end_s", "text"]
@@ -66,9 +67,8 @@ def _absent(out: Inference, order: np.ndarray, uids: list[str],
 
 
 def write_csv(path: Path, table: pd.DataFrame) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False, encoding="utf-8", float_format="%.6g")
-    return path
+    """A predictions table as a spreadsheet-safe CSV (:mod:`pipeline.lib.spreadsheet`)."""
+    return spreadsheet.write_csv(path, table, float_format="%.6g")
 
 
 def utterance_records(table: pd.DataFrame, out: Inference, labels: Sequence[str],

@@ -14,7 +14,7 @@ import pytest
 from config.prepare import PrepareOptions
 from pipeline.corpora import iemocap, load_corpus, meld
 from pipeline.lib import media
-from pipeline.lib.manifest import Manifest
+from pipeline.lib.manifest import Manifest, ManifestError
 
 AUDIO = PrepareOptions(modalities=("text", "audio"))
 
@@ -195,3 +195,38 @@ def test_every_utterance_id_of_the_sources_is_in_the_manifest_or_the_error_log(
     assert expected <= problems, expected - problems
     assert (errors.loc[errors["problem"].isin(expected), "source"].str.contains(r":\d+$")).all()
     assert np.all(m.table["text"].str.len() >= 0)
+
+
+def test_labels_are_one_class_whatever_their_case_or_surrounding_spaces(tmp_path, iemocap_demo, meld_demo):
+    """In every layout: 'Exc ' is 'exc', whether the label set is declared or read from the file."""
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = ["dialogue_id,turn,utterance_id,speaker,text,label,split"]
+    spellings = ["exc", "Exc ", " EXC", "neu", "Neu"]
+    for d, split in enumerate(["train", "dev", "test"]):
+        rows += [f"d{d},{t},d{d}_u{t},{'AB'[t % 2]},line {t},{spellings[t]},{split}" for t in range(5)]
+    (folder / "corpus.csv").write_text("\n".join(rows) + "\n")
+    read, _ = load_corpus("csv", folder / "corpus.csv", PrepareOptions(modalities=("text",)))
+    assert read.labels == ["exc", "neu"] and set(read.table["label"]) == {"exc", "neu"}
+    declared, _ = load_corpus("csv", folder / "corpus.csv", PrepareOptions(modalities=("text",)),
+                              labels=["Neu", "EXC"])
+    assert declared.labels == ["neu", "exc"] and len(declared.table) == 15
+    with pytest.raises(ManifestError, match="prepare.csv.labels: 'neu' is declared twice"):
+        load_corpus("csv", folder / "corpus.csv", PrepareOptions(modalities=("text",)), labels=["Neu", "neu"])
+
+    root = tmp_path / iemocap_demo.name
+    shutil.copytree(iemocap_demo, root, ignore=shutil.ignore_patterns("*.avi", "*.wav"))
+    for path in root.rglob("EmoEvaluation/*.txt"):
+        path.write_text(re.sub(r"\t(neu|ang|hap)\t", lambda m: f"\t{m.group(1).upper()} \t", path.read_text()))
+    upper, log = load_corpus("iemocap", root, PrepareOptions(modalities=("text",)), dev_dialogues=2)
+    assert {"neu", "ang"} <= set(upper.table["label"]) and set(upper.table["label"]) <= set(upper.labels)
+    errors = log.table()
+    outside = errors.loc[errors["problem"] == "label outside the 6-way set", "detail"]
+    assert not any(label.strip().lower() in iemocap.LABELS for label in outside)   # only xxx, oth, ...
+
+    root = tmp_path / meld_demo.name
+    shutil.copytree(meld_demo, root, ignore=shutil.ignore_patterns("*.mp4"))
+    for path in root.glob("*_sent_emo.csv"):
+        path.write_text(path.read_text().replace(",joy,", ", JOY ,").replace(",neutral,", ",Neutral,"))
+    mixed, _ = load_corpus("meld", root, PrepareOptions(modalities=("text",)))
+    assert {"joy", "neutral"} <= set(mixed.table["label"]) and set(mixed.table["label"]) <= set(mixed.labels)
