@@ -14,19 +14,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from config.model import ModelConfig
 from config.params import load_params
 from config.prepare import PrepareOptions
 from config.schema import validate
 from config.vocabulary import MODALITIES
 from pipeline.cli import choices_epilog, stage_main
-from pipeline.corpora import ADAPTERS, detect_corpus, params_extensions
+from pipeline.corpora import ADAPTERS, adapter_params, detect_corpus, params_extensions
 from pipeline.lib import manifest
 
 # The params sections this stage reads (validated once: by the CLI, or by run() for a library caller).
-SECTIONS = ("prepare",)
+SECTIONS = ("prepare", "model")     # model: only max_speakers, refused here rather than at train
 
 
-def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, checked: bool = False) -> dict:
+def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, checked: bool = False,
+        max_speakers: int | None = None) -> dict:
     """Build, validate and write the manifest described by a ``prepare`` params section, checking
     the text/media of ``modalities``; ``checked``: the section comes from
     :func:`config.params.load_params` (with the adapters' extensions), so it is not checked again."""
@@ -43,6 +45,9 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, che
         print(f"prepare.corpus=auto: {params['root']} is read as a {corpus} corpus")
     adapter_params = params.get(corpus) or {}   # the adapter's own section (checked, defaults filled in)
     result, log = ADAPTERS.get(corpus)(Path(params["root"]), options, **adapter_params)
+    refuse_missing_splits(result, corpus, params["root"])
+    if max_speakers is not None:
+        refuse_crowded_dialogues(result, max_speakers)
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
     print(manifest.format_summary(summary))
@@ -56,6 +61,34 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, che
     return summary
 
 
+def refuse_missing_splits(m: manifest.Manifest, corpus: str, root: str) -> None:
+    """Train selects on dev and evaluate scores test: a manifest without labelled dialogues in
+    one of the splits is refused now, naming the split and the params that shape it, not after
+    every extraction has run."""
+    labelled = m.table[m.table["label"].isin(m.labels)]
+    missing = [split for split in manifest.SPLITS if not (labelled["split"] == split).any()]
+    if missing:
+        shaping = [f"prepare.{corpus}.{key}" for key in adapter_params(corpus).keys
+                   if any(word in key for word in ("dev", "test", "split", "session"))]
+        how = ", ".join(shaping) if shaping else "the corpus' own split lists (a CSV's split column)"
+        raise manifest.ManifestError(
+            f"prepare: the {corpus} corpus at {root} has no labelled {' or '.join(missing)} dialogues "
+            f"(train selects on dev, evaluate scores test); they come from {how}")
+
+
+def refuse_crowded_dialogues(m: manifest.Manifest, max_speakers: int) -> None:
+    """A dialogue with more speakers than the model has speaker rows for (``model.max_speakers``)
+    would stop the train stage after every extraction: refused now, naming the dialogues."""
+    counts = m.table.groupby("dialogue_id")["speaker_idx"].max() + 1
+    crowded = counts[counts > max_speakers].sort_values(ascending=False)
+    if len(crowded):
+        split = m.table.drop_duplicates("dialogue_id").set_index("dialogue_id")["split"]
+        listed = [f"{dia} ({split[dia]}, {n} speakers)" for dia, n in crowded.items()]
+        raise manifest.ManifestError(manifest.list_problems(
+            f"prepare: {len(crowded)} dialogue(s) have more speakers than model.max_speakers={max_speakers} "
+            "(raise it, or leave those dialogues out)", listed))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     parser.epilog = choices_epilog({"prepare.corpus": ["auto", *ADAPTERS.names()]})
@@ -64,7 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> None:
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     section = params.get("prepare")
-    run(section or {}, args.out, params["modalities"], checked=section is not None)
+    run(section or {}, args.out, params["modalities"], checked=section is not None,
+        max_speakers=int((params.get("model") or {}).get("max_speakers", ModelConfig.max_speakers)))
 
 
 main = stage_main("prepare", __doc__, add_arguments, run_cli)

@@ -19,7 +19,7 @@ EDITS = [   # file -> the stages an edit of it can affect
     ("model/diffrgcn.py", {"train", "evaluate"}),
     ("model/context_free.py", {"train", "evaluate"}),   # the model/ folder: train and evaluate only
     ("model/data.py", {"finetune", "train", "evaluate", "export"}),   # batching; export reads the splits
-    ("config/model.py", {"train", "evaluate"}),
+    ("config/model.py", {"prepare", "train", "evaluate"}),   # prepare: model.max_speakers
     ("config/demo.py", {"demo"}),
     ("pipeline/corpora/meld.py", {"prepare"}),
     ("pipeline/democorpus/story.py", {"demo"}),

@@ -46,10 +46,12 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     m = inputs.manifest
     model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in inputs.matrices.items()},
                                num_classes=len(m.labels), **model_params)
-    max_speakers = int(m.table["speaker_idx"].max()) + 1
-    if max_speakers > model_config.max_speakers:
-        raise ValueError(f"model.max_speakers={model_config.max_speakers}: a dialogue has "
-                         f"{max_speakers} speakers")
+    speakers = m.table.groupby("dialogue_id")["speaker_idx"].max() + 1
+    if speakers.max() > model_config.max_speakers:   # prepare refuses it first in the pipeline
+        dia = speakers.idxmax()
+        split = m.table.loc[m.table["dialogue_id"] == dia, "split"].iat[0]
+        raise ValueError(f"model.max_speakers={model_config.max_speakers}: dialogue {dia} ({split}) has "
+                         f"{speakers.max()} speakers")
     splits = split_dialogues(m)
     trainable = trainable_rows(inputs)
     summaries, seconds_per_seed = [], {}
