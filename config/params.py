@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from config.paths import file_problem
 from config.schema import Extensions, Params, validate
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -35,8 +36,11 @@ def read_params_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     """A params file's mapping. A file may hold only what differs from another:
     ``base: <path relative to it>`` names that file, whose params (its own base's first) are
     merged under this file's, section by section and key by key (a list replaces a list)."""
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "does not exist":
         raise FileNotFoundError(f"{path}: params file not found (run from the repository root)")
+    if problem:
+        raise ValueError(f"{path}: the params file {problem}")
     try:
         params = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

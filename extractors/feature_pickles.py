@@ -34,13 +34,13 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from config.paths import file_problem
 from config.vocabulary import FEATURE_FILE_FORMATS
 
 LABELS = {"iemocap": ("hap", "sad", "neu", "ang", "exc", "fru"),
@@ -170,12 +170,9 @@ def resolve_entry(layout: str, name: str) -> str:
 def read_bytes(path: Path) -> bytes:
     """The file's bytes; a path that is not a regular file (a directory, a pipe) is refused by name
     without opening it (opening a pipe would block)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise FeatureFileError(f"{path}: cannot read the feature file ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise FeatureFileError(f"{path}: not a regular file (a feature file is one .pkl file)")
+    problem = file_problem(path)
+    if problem:
+        raise FeatureFileError(f"{path}: the feature file {problem}")
     return path.read_bytes()
 
 

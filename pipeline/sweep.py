@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from config.params import load_params, set_value
+from config.paths import file_problem
 from config.schema import checked, validate
 from extractors import params_extensions
 from pipeline.cli import stage_main
@@ -36,6 +37,9 @@ SECTIONS = ("model", "train", "extract")
 
 
 def read_grid(path: Path) -> dict[str, dict]:
+    problem = file_problem(path)
+    if problem:
+        raise ValueError(f"{path}: the grid file {problem}")
     grid = yaml.safe_load(Path(path).read_text()) or {}
     points = grid.get("points") if isinstance(grid, dict) else None
     if not isinstance(points, dict) or not points:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from config.paths import file_problem
 from config.prepare import PrepareOptions
 from config.registry import Registry
 from config.schema import Section, from_signature
@@ -52,7 +53,9 @@ def detect_corpus(root: str | Path) -> str:
             return "meld"
         if any(p.is_dir() and p.name[len("Session"):].isdigit() for p in root.glob("Session*")):
             return "iemocap"
+    problem = file_problem(root)
     what = ("does not exist" if not root.exists() else
+            problem if problem and problem != "is a directory, not a file" else
             "is neither a .csv file, a released feature file (.pkl), a MELD.Raw folder "
             "(train_sent_emo.csv, ...) nor an IEMOCAP release folder (Session1/ ...)")
     raise ManifestError(f"prepare.corpus=auto: {root} {what}; check prepare.root, or name the "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from config.paths import file_problem
 from config.prepare import PrepareOptions
 from config.vocabulary import MEDIA_PREFIX, SOURCE_COLUMN
 from pipeline.lib import media
@@ -39,7 +40,11 @@ def read_lines(path: Path, options: PrepareOptions, log: ErrorLog) -> list[tuple
     LF; ``options.encoding`` first, then ``options.fallback_encoding``
     for a line it cannot decode (logged with file:line and the byte at fault, kept); a line neither
     decodes is logged and given as None. One bad byte never refuses the whole file, and the
-    well-encoded lines around it are never re-read in the fallback."""
+    well-encoded lines around it are never re-read in the fallback. A path that is not a regular
+    file (a named pipe, a directory) is refused by name, never opened."""
+    problem = file_problem(path)
+    if problem:
+        raise ManifestError(f"{path}: {problem}; expected a text file")
     raw = path.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -78,8 +83,10 @@ def read_csv_rows(path: Path, options: PrepareOptions, log: ErrorLog, required: 
     ``_line``. A record with the wrong number of fields is logged (file:line; ``row_id`` gives its
     split, dialogue and utterance ids where it can) and excluded; a missing file or a missing
     required column refuses the corpus."""
-    if not path.is_file():
-        raise ManifestError(f"{path}: {what} not found (check prepare.root)")
+    problem = file_problem(path)
+    if problem:
+        raise ManifestError(f"{path}: {what} {'not found' if problem == 'does not exist' else problem} "
+                            "(check prepare.root)")
     lines = [(n, t) for n, t in read_lines(path, options, log) if t is not None]
     reader = csv.reader(io.StringIO("".join(t + "\n" for _, t in lines)))
     header: list[str] | None = None

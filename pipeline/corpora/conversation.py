@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config.paths import file_problem
 from config.prepare import PrepareOptions
 from pipeline.corpora.common import (
     finalize,
@@ -85,8 +86,10 @@ def load(transcript: Path, media_files: Sequence[Path], options: PrepareOptions,
     if kind is None:
         raise ManifestError(f"{transcript}: unknown transcript format {transcript.suffix!r} "
                             f"(accepted: {', '.join(FORMATS)})")
-    if not transcript.is_file():
-        raise ManifestError(f"{transcript}: transcript not found")
+    problem = file_problem(transcript)
+    if problem:
+        what = "is not found" if problem == "does not exist" else problem
+        raise ManifestError(f"{transcript}: the transcript {what}")
     options = dataclasses.replace(options, labelled=False)
     log = ErrorLog()
     turns = (_read_csv(transcript, options, log) if kind == "csv"
@@ -133,9 +136,9 @@ def _named(log: ErrorLog, dialogue: str) -> ErrorLog:
 def _media_sources(files: list[Path]) -> tuple[Path, dict[str, str]]:
     """The folder the media share and, per stream kind (``audio``, ``video``), the file (relative
     to it) that provides it: the first listed with such a stream."""
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise ManifestError(f"media file(s) not found: {', '.join(missing)}")
+    problems = [f"{p} {file_problem(p)}" for p in files if file_problem(p)]
+    if problems:
+        raise ManifestError(f"media: {'; '.join(problems)}")
     if not files:
         return Path.cwd(), {}
     root = Path(os.path.commonpath([p.resolve().parent for p in files]))

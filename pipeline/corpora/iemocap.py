@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from config.paths import file_problem
 from config.prepare import PrepareOptions
 from pipeline.corpora.common import canonical_label, finalize, read_lines, require_dir
 from pipeline.lib.errorlog import ErrorLog
@@ -90,9 +91,16 @@ def _read_dialogue(root: Path, session: Path, dialog: str, split: str, evaluatio
         log.add(split=split, dialogue_id=dialog, utterance_id=uid, problem=problem, detail=detail,
                 action=action, source=source)
 
+    problem = file_problem(evaluation)
+    if problem:      # a named pipe would block the reader: named, never opened
+        fault("unreadable annotation file", f"the file {problem}", "dialogue dropped", str(evaluation))
+        return []
     evaluated = _parse_evaluation(evaluation, options, fault)
     transcript_path = session / "dialog" / "transcriptions" / f"{dialog}.txt"
-    texts = _parse_transcript(transcript_path, options, fault) if transcript_path.exists() else {}
+    problem = file_problem(transcript_path)
+    if problem and problem != "does not exist":
+        fault("unreadable transcript", f"the file {problem}", "texts not read", str(transcript_path))
+    texts = _parse_transcript(transcript_path, options, fault) if not problem else {}
     video = (session / "dialog" / "avi" / "DivX" / f"{dialog}.avi").relative_to(root)
     rows = []
     for start, end, uid, label, source in evaluated:

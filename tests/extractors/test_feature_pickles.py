@@ -134,12 +134,12 @@ def test_each_kind_of_damage_is_named_with_its_dialogue_and_item(tmp_path):
 
 
 def test_what_is_not_a_regular_file_is_refused_without_blocking(tmp_path):
-    with pytest.raises(FeatureFileError, match="not a regular file"):
+    with pytest.raises(FeatureFileError, match="the feature file is a directory, not a file"):
         read_feature_file(tmp_path)
     os.mkfifo(tmp_path / "pipe.pkl")
-    with pytest.raises(FeatureFileError, match="pipe.pkl: not a regular file"):
+    with pytest.raises(FeatureFileError, match="pipe.pkl: the feature file is a named pipe, not a file"):
         read_feature_file(tmp_path / "pipe.pkl")
-    with pytest.raises(FeatureFileError, match="cannot read the feature file"):
+    with pytest.raises(FeatureFileError, match="absent.pkl: the feature file does not exist"):
         read_feature_file(tmp_path / "absent.pkl")
     (tmp_path / "junk.pkl").write_bytes(b"\x80\x04not a pickle")
     with pytest.raises(FeatureFileError, match="junk.pkl: not a readable pickle"):

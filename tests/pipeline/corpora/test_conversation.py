@@ -115,7 +115,7 @@ def test_turns_without_times_keep_no_media_and_bad_input_is_named(iemocap_demo, 
     (tmp_path / "talk.txt").write_text("F: hello")
     with pytest.raises(ManifestError, match=r"talk.txt: unknown transcript format '.txt' \(accepted: .csv"):
         conversation.load(tmp_path / "talk.txt", [], OPTIONS)
-    with pytest.raises(ManifestError, match="media file\\(s\\) not found: .*nowhere.mp4"):
+    with pytest.raises(ManifestError, match="media: .*nowhere.mp4 does not exist"):
         conversation.load(path, [tmp_path / "nowhere.mp4"], OPTIONS)
     (tmp_path / "noise.mp4").write_bytes(b"not a video")
     with pytest.raises(ManifestError, match="noise.mp4: no audio or video stream"):
