@@ -95,11 +95,13 @@ def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: di
             for uid, reason in batch_failures.items():
                 failures.update((other, reason) for other in sharing[keys[uid]])
             bar.update(len(batch_ids) + len(batch_failures))
-        if ids:
-            shelf.add([keys[u] for u in ids], np.stack(feats), [counters.get(u, {}) for u in ids])
-            for uid, feat in zip(ids, feats):
-                for other in sharing[keys[uid]]:
-                    vectors[other], counters[other] = feat, counters.get(uid, {})
+        finite = [i for i, f in enumerate(feats) if np.isfinite(f).all()]   # non-finite: never stored
+        if finite:
+            shelf.add([keys[ids[i]] for i in finite], np.stack([feats[i] for i in finite]),
+                      [counters.get(ids[i], {}) for i in finite])
+        for uid, feat in zip(ids, feats):
+            for other in sharing[keys[uid]]:
+                vectors[other], counters[other] = feat, counters.get(uid, {})
     bar.close()
     for uid in [u for u, v in vectors.items() if not np.isfinite(v).all()]:
         del vectors[uid]

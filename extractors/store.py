@@ -19,8 +19,13 @@ Layout under the root (:func:`default_root`: ``$AMBDSGDN_FEATURE_STORE``, else
 - ``digests.sqlite``  content digests of media files, memoized by (path, size, mtime, inode), so a
   file is read once per change, and a restored or copied file (new mtime) is matched by content
 
-Failures are never stored (they are retried). Nothing here is a DVC output: DVC tracks the
-per-manifest cache of :mod:`extractors.cache` that each extract stage assembles from the store.
+Failures and non-finite vectors are never stored (they are retried). The store heals itself: a
+chunk that cannot be read or has the wrong shape is moved to ``<shelf>/quarantine/`` with the
+reason beside it, and its vectors, like any stored row holding NaN or Inf, are recomputed by the
+next extraction. ``python -m extractors.store`` lists, sizes, verifies and prunes it (:func:`main`).
+A shelf's ``identity.json`` is touched whenever an extraction uses it: its mtime is the shelf's
+last use. Nothing here is a DVC output: DVC tracks the per-manifest cache of
+:mod:`extractors.cache` that each extract stage assembles from the store.
 """
 from __future__ import annotations
 
@@ -39,7 +44,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 STORE_ENV = "AMBDSGDN_FEATURE_STORE"
-IDENTITY, DIGESTS = "identity.json", "digests.sqlite"
+IDENTITY, DIGESTS, QUARANTINE = "identity.json", "digests.sqlite", "quarantine"
+# What reading a damaged chunk raises (a truncated zip, a missing array, garbage bytes).
+DAMAGED = (ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def default_root() -> Path:
@@ -60,7 +67,9 @@ class Shelf:
         return sorted(self.path.glob("*.npz"))
 
     def lookup(self, wanted: set[str]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-        """(key -> vector, key -> load counters) for every key of ``wanted`` on the shelf."""
+        """(key -> vector, key -> load counters) for every key of ``wanted`` on the shelf. A
+        damaged chunk is quarantined (:meth:`quarantine`) and a row holding NaN or Inf skipped:
+        what they held is not found, so it is computed again."""
         found: dict[str, np.ndarray] = {}
         stats: dict[str, dict] = {}
         for path in self.chunks():
@@ -75,17 +84,63 @@ class Shelf:
                     features = chunk["features"]
                     counters = (chunk["stats"].tolist() if "stats" in chunk.files
                                 else ["{}"] * len(keys))
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-                log.warning("feature store: skipping unreadable chunk %s (%s)", path, exc)
+            except DAMAGED as exc:
+                self.quarantine(path, f"unreadable: {type(exc).__name__}: {exc}")
                 continue
-            if features.shape != (len(keys), self.dim) or len(counters) != len(keys):
-                log.warning("feature store: skipping chunk %s: shape %s, expected (%d, %d)",
-                            path, features.shape, len(keys), self.dim)
+            except OSError as exc:             # e.g. permissions: not the file's fault, left alone
+                log.warning("feature store: cannot read chunk %s (%s); its vectors are recomputed",
+                            path, exc)
                 continue
-            for i in rows:
+            problem = chunk_problem(features, len(keys), len(counters), self.dim)
+            if problem:
+                self.quarantine(path, problem)
+                continue
+            finite = np.isfinite(features[rows]).all(axis=1)
+            if not finite.all():
+                log.warning("feature store: %d vector(s) of %s hold NaN or Inf; recomputed",
+                            (~finite).sum(), path)
+            for i in np.asarray(rows)[finite]:
                 found[keys[i]] = np.array(features[i])
                 stats[keys[i]] = json.loads(counters[i])
         return found, stats
+
+    def quarantine(self, path: Path, reason: str) -> Path | None:
+        """Move a damaged chunk out of the shelf (``quarantine/<name>`` + ``<name>.reason.txt``),
+        naming it in a warning; None if another process moved it first."""
+        target_dir = self.path / QUARANTINE
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / path.name
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None
+        (target_dir / f"{path.name}.reason.txt").write_text(reason + "\n")
+        log.warning("feature store: quarantined %s (%s) -> %s; its vectors are recomputed",
+                    path, reason, target)
+        return target
+
+    def verify(self) -> list[tuple[Path, str]]:
+        """Read every chunk whole; quarantine the damaged ones. Returns (chunk, problem) for each
+        chunk quarantined or holding non-finite rows (those rows are skipped by lookups)."""
+        out = []
+        for path in self.chunks():
+            try:
+                with np.load(path) as chunk:
+                    keys, features = chunk["keys"], np.asarray(chunk["features"])
+                    counters = chunk["stats"] if "stats" in chunk.files else keys
+            except DAMAGED as exc:
+                reason = f"unreadable: {type(exc).__name__}: {exc}"
+                self.quarantine(path, reason)
+                out.append((path, f"quarantined: {reason}"))
+                continue
+            problem = chunk_problem(features, len(keys), len(counters), self.dim)
+            if problem:
+                self.quarantine(path, problem)
+                out.append((path, f"quarantined: {problem}"))
+            elif not np.isfinite(features).all():
+                bad = int((~np.isfinite(features).all(axis=1)).sum())
+                out.append((path, f"{bad} vector(s) hold NaN or Inf (skipped; recomputed when needed)"))
+        return out
 
     def add(self, keys: list[str], features: np.ndarray, stats: list[dict] | None = None) -> Path:
         """File one chunk atomically under a name no concurrent writer can take."""
@@ -109,9 +164,23 @@ class Shelf:
             try:
                 with np.load(path) as chunk:
                     vectors += len(chunk["keys"])
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            except (OSError, *DAMAGED):
                 continue
         return vectors, nbytes
+
+    def last_used(self) -> float:
+        """When an extraction last used the shelf (its ``identity.json``'s mtime), as a timestamp."""
+        try:
+            return (self.path / IDENTITY).stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def chunk_problem(features: np.ndarray, keys: int, counters: int, dim: int) -> str | None:
+    """What is wrong with a chunk's arrays, or None."""
+    if features.ndim != 2 or features.shape != (keys, dim) or counters != keys:
+        return f"shape {features.shape} with {keys} keys and {counters} counters, expected ({keys}, {dim})"
+    return None
 
 
 class FeatureStore:
@@ -132,6 +201,11 @@ class FeatureStore:
             tmp.write_text(json.dumps({**description, "identity_hash": identity_hash, "dim": dim},
                                       indent=2, default=str) + "\n")
             os.replace(tmp, path / IDENTITY)
+        else:
+            try:
+                os.utime(path / IDENTITY)     # its mtime says when the shelf was last used (prune)
+            except OSError:
+                pass
         return Shelf(path, dim)
 
     def shelves(self) -> list[tuple[Path, dict]]:
@@ -183,20 +257,101 @@ class FeatureStore:
         return self._db
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m extractors.store [--root DIR]``: one line per shelf (what it holds, its size)."""
-    import argparse
+def used_shelves(features_dirs: list[Path]) -> set[str]:
+    """Shelf names (``<extractor>-<identity hash>``) of the feature caches under ``features_dirs``
+    (each cache's ``meta.json``): what a manifest's extraction uses."""
+    names = set()
+    for root in features_dirs:
+        for meta in Path(root).rglob("meta.json"):
+            try:
+                info = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                continue
+            if info.get("extractor") and info.get("identity_hash"):
+                names.add(f"{info['extractor']}-{info['identity_hash']}")
+    return names
 
-    parser = argparse.ArgumentParser(description="List the feature store's shelves.")
+
+def prune_plan(shelves: list[tuple[Shelf, int]], *, older_than_days: float | None = None,
+               max_bytes: int | None = None, keep: set[str] = frozenset(), now: float | None = None
+               ) -> list[Shelf]:
+    """The shelves to remove: those unused for ``older_than_days``, then, least recently used
+    first, as many as needed to bring the total under ``max_bytes``; never one named in ``keep``."""
+    now = time.time() if now is None else now
+    candidates = sorted(((s, n) for s, n in shelves if s.path.name not in keep),
+                        key=lambda x: x[0].last_used())
+    chosen = [s for s, _ in candidates
+              if older_than_days is not None and now - s.last_used() > older_than_days * 86400]
+    if max_bytes is not None:
+        total = sum(n for s, n in shelves if s not in chosen)
+        for s, n in candidates:
+            if total <= max_bytes:
+                break
+            if s not in chosen:
+                chosen.append(s)
+                total -= n
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m extractors.store [--root DIR] [list | verify | prune ...]``: list the shelves
+    (what each holds, its size, its last use), verify every chunk (damaged ones quarantined), or
+    prune shelves by age, size budget, keeping those a project's feature caches use."""
+    import argparse
+    import shutil
+
+    parser = argparse.ArgumentParser(description="List, verify and prune the feature store.")
     parser.add_argument("--root", type=Path, default=None, help=f"default: ${STORE_ENV} or "
                         "~/.cache/ambdsgdn-erc/features")
-    store = FeatureStore(parser.parse_args(argv).root)
-    shelves = store.shelves()
-    print(f"feature store {store.root}: {len(shelves)} shelves")
-    for path, info in shelves:
-        vectors, nbytes = Shelf(path, int(info.get("dim", 0))).size()
-        print(f"  {path.parent.name}/{path.name}: {vectors} vectors, {nbytes / 2**20:.1f} MB, "
-              f"dim {info.get('dim')}, params {json.dumps(info.get('params', {}), sort_keys=True)}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("list", help="one line per shelf (the default)")
+    sub.add_parser("verify", help="read every chunk; quarantine damaged ones")
+    prune = sub.add_parser("prune", help="remove shelves (whole extractor identities)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS", help="unused for more than DAYS")
+    prune.add_argument("--max-size", type=float, metavar="GB", help="least recently used first, down to GB")
+    prune.add_argument("--keep", type=Path, nargs="*", default=[], metavar="FEATURES_DIR",
+                       help="never remove a shelf a cache under these folders uses (e.g. data/features)")
+    prune.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    args = parser.parse_args(argv)
+    store = FeatureStore(args.root)
+    shelves = [(Shelf(path, int(info.get("dim", 0))), info) for path, info in store.shelves()]
+    command = args.command or "list"
+    if command == "prune" and args.older_than is None and args.max_size is None:
+        parser.error("prune: give --older-than DAYS and/or --max-size GB")
+    total = 0
+    if command == "list":
+        print(f"feature store {store.root}: {len(shelves)} shelves")
+    for shelf, info in shelves:
+        vectors, nbytes = shelf.size()
+        total += nbytes
+        if command == "list":
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(shelf.last_used()))
+            name = f"{shelf.path.parent.name}/{shelf.path.name}"
+            print(f"  {name}: {vectors} vectors, {nbytes / 2**20:.1f} MB, "
+                  f"dim {info.get('dim')}, last used {used}, "
+                  f"params {json.dumps(info.get('params', {}), sort_keys=True)}")
+        elif command == "verify":
+            problems = shelf.verify()
+            for chunk, problem in problems:
+                print(f"  {chunk}: {problem}")
+            print(f"  {shelf.path.parent.name}/{shelf.path.name}: "
+                  f"{'ok' if not problems else f'{len(problems)} chunk(s) with problems'}")
+    if command == "list":
+        print(f"total {total / 2**20:.1f} MB")
+    if command == "prune":
+        sized = [(shelf, shelf.size()[1]) for shelf, _ in shelves]
+        keep = used_shelves(args.keep)
+        budget = None if args.max_size is None else int(args.max_size * 2**30)
+        chosen = prune_plan(sized, older_than_days=args.older_than, max_bytes=budget, keep=keep)
+        freed = sum(n for s, n in sized if s in chosen)
+        for shelf in chosen:
+            verb = "would remove" if args.dry_run else "removing"
+            print(f"  {verb} {shelf.path.parent.name}/{shelf.path.name}")
+            if not args.dry_run:
+                shutil.rmtree(shelf.path, ignore_errors=True)
+        print(f"{len(chosen)} of {len(shelves)} shelves, {freed / 2**20:.1f} MB "
+              f"{'would be freed' if args.dry_run else 'freed'}; {len(keep)} in use by "
+              f"{', '.join(map(str, args.keep)) or 'no --keep folder'} kept")
     return 0
 
 
