@@ -18,12 +18,13 @@ delete, restore from its run-cache or check out from an old experiment.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from config.paths import atomic_file
 
 FEATURES, PRESENT, IDS, KEYS, META = "features.npy", "mask.npy", "ids.txt", "keys.txt", "meta.json"
 LEGACY_CHUNKS = "chunks"   # work area of caches written before the feature store; removed
@@ -34,16 +35,13 @@ class CacheError(ValueError):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         np.save(fh, array)
-    os.replace(tmp, path)
 
 
 def clear(out_dir: Path) -> None:

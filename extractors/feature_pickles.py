@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from config.paths import file_problem
+from config.paths import atomic_file, file_problem
 from config.vocabulary import FEATURE_FILE_FORMATS
 
 LABELS = {"iemocap": ("hap", "sad", "neu", "ang", "exc", "fru"),
@@ -384,12 +384,8 @@ def write_feature_file(ff: FeatureFile, path: Path | str, layout: str) -> str:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = pickle.dumps(tuple(items), protocol=4)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(data)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_file(path) as fh:
+        fh.write(data)
     return hashlib.sha256(data).hexdigest()
 
 

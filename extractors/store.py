@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from config.paths import atomic_file
+
 log = logging.getLogger(__name__)
 
 STORE_ENV = "AMBDSGDN_FEATURE_STORE"
@@ -149,11 +151,9 @@ class Shelf:
         # Sorted names follow creation time: where two runs filed the same key concurrently, every
         # later lookup takes the first one, so a key always maps to one vector.
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
-        tmp = self.path / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_file(self.path / name) as fh:    # a kill or a full disk leaves no chunk
             np.savez(fh, keys=np.array(keys, dtype=str), features=features,
                      stats=np.array(counters, dtype=str))
-        os.replace(tmp, self.path / name)
         return self.path / name
 
     def size(self) -> tuple[int, int]:
@@ -197,10 +197,9 @@ class FeatureStore:
         path = self.root / modality / f"{extractor}-{identity_hash}"
         path.mkdir(parents=True, exist_ok=True)
         if not (path / IDENTITY).is_file():
-            tmp = path / f".{IDENTITY}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({**description, "identity_hash": identity_hash, "dim": dim},
-                                      indent=2, default=str) + "\n")
-            os.replace(tmp, path / IDENTITY)
+            with atomic_file(path / IDENTITY, "w") as fh:
+                fh.write(json.dumps({**description, "identity_hash": identity_hash, "dim": dim},
+                                    indent=2, default=str) + "\n")
         else:
             try:
                 os.utime(path / IDENTITY)     # its mtime says when the shelf was last used (prune)

@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from config.paths import atomic_file
+
 STATE, PROGRESS = "state.pt", "state.json"   # the state; the progress again, for people
 
 
@@ -160,11 +162,10 @@ def _resume(trainee: Trainee, resume_dir: Path | None, run_key: str,
 
 def _save(folder: Path, name: str, state: Any) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / f".{name}.tmp")
-    (folder / f".{name}.tmp").replace(folder / name)
+    with atomic_file(folder / name) as fh:
+        torch.save(state, fh)
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_file(path, "w") as fh:
+        fh.write(text)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from config.paths import atomic_file
 from model import MODELS
 from model.versions import library_versions
 
@@ -82,10 +83,13 @@ class ModelFolder:
         """Write the three files into ``path`` (created); the library versions join the provenance."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
-        torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, path / WEIGHTS_FILE)
-        (path / PROVENANCE_FILE).write_text(
-            json.dumps({**self.provenance, "libraries": library_versions()}, indent=2, default=float) + "\n")
+        with atomic_file(path / WEIGHTS_FILE) as fh:      # a kill or a full disk leaves no half file
+            torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, fh)
+        with atomic_file(path / CONFIG_FILE, "w") as fh:
+            fh.write(json.dumps(self.config, indent=2) + "\n")
+        with atomic_file(path / PROVENANCE_FILE, "w") as fh:   # last: the folder is whole once it is here
+            fh.write(json.dumps({**self.provenance, "libraries": library_versions()}, indent=2, default=float)
+                     + "\n")
         self.path = path
         return path
 

@@ -4,8 +4,9 @@ import trace that keeps DVC dependencies honest.
 A stage module defines ``add_arguments(parser)`` and ``run_cli(args)`` and ends with
 ``main = stage_main("name", __doc__, add_arguments, run_cli)``. :func:`stage_main` parses the
 arguments (``--params``/``--set`` for every stage), runs the stage and turns a user error (bad
-params, a missing or stale input, too many failed utterances) into ``<name>: error: <message>`` on
-stderr and exit code 1; anything else is a bug and keeps its traceback.
+params, a missing or stale input, too many failed utterances, a full disk) into
+``<name>: error: <message>`` on stderr and exit code 1; anything else is a bug and keeps its
+traceback.
 
 With ``AMBDSGDN_TRACE_IMPORTS=<dir>`` set, each stage also writes ``<dir>/<name>.txt``: the
 repository files it imported. A test compares them with the stage's ``deps`` in dvc.yaml, so a
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from config.params import add_params_arguments
+from config.paths import DISK_FULL
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("config", "pipeline", "extractors", "model")   # the project's code (a venv may sit in the repo)
@@ -81,6 +83,13 @@ def stage_main(name: str | Callable[[argparse.Namespace], str], doc: str | None,
         except user_errors() as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"{label}: error: {message}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise                     # anything else is a bug: its traceback is kept
+            print(f"{label}: error: no space left on the device writing {exc.filename or 'a file'}: "
+                  "free some and run again (finished work is kept; nothing half-written is read)",
+                  file=sys.stderr)
             return 1
         finally:
             write_import_trace(label)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from config.paths import atomic_file
 from model.scores import scores
 
 
@@ -49,8 +50,10 @@ def write_metrics(out_dir: Path, name: str, details: dict) -> Path:
     """``<name>.json`` (headline) and ``<name>.details.json`` (everything); returns the first."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(headline(details), indent=2) + "\n")
-    details_path(path).write_text(json.dumps(details, indent=2) + "\n")
+    with atomic_file(details_path(path), "w") as fh:
+        fh.write(json.dumps(details, indent=2) + "\n")
+    with atomic_file(path, "w") as fh:              # the headline last: DVC's metric
+        fh.write(json.dumps(headline(details), indent=2) + "\n")
     return path
 
 
