@@ -102,6 +102,15 @@ def _read_container(path: Path, start: float | None, end: float | None) -> tuple
     return wave[max(first, 0):max(last, 0)], SAMPLE_RATE
 
 
+def upright(frame) -> np.ndarray:
+    """The RGB frame as a viewer sees it: a display rotation in the container (phones record
+    sideways and say so) is applied, in quarter turns (PyAV's ``rotation``: counter-clockwise
+    degrees of the display matrix, -90 for a clip to be turned clockwise)."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = int(round((getattr(frame, "rotation", 0) or 0) / 90)) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 class VideoReader:
     """Frames at given times from video files; keeps the last file open (utterances of a dialogue
     share one video and arrive in order)."""
@@ -115,6 +124,7 @@ class VideoReader:
         decoded within one frame period of it: past the end of the video, or where damaged data
         made the decoder skip ahead. A frame is never repeated to stand in for another time."""
         picked: list[np.ndarray | None] = []
+        last = None
         try:
             container = self._open(path)
             stream = container.streams.video[0]
@@ -123,18 +133,24 @@ class VideoReader:
             period = 1.0 / float(stream.average_rate or 25)
             wanted = list(times)
             for frame in container.decode(stream):
-                t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
+                t = last = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
                 while wanted and t >= wanted[0] - period / 2:   # the first frame at the target
-                    picked.append(frame.to_ndarray(format="rgb24") if t <= wanted[0] + period else None)
+                    picked.append(upright(frame) if t <= wanted[0] + period else None)
                     wanted.pop(0)
                 if not wanted:
                     break
         except UtteranceFailure:
             raise
-        except Exception as exc:  # a damaged stream may fail mid-way: what was found still counts
+        except Exception as exc:
+            # The decoder failed part-way: features from the frames before it would describe
+            # another span than the one asked for, so the utterance fails, saying what decoded.
             self.close()
-            if not any(f is not None for f in picked):
-                raise UtteranceFailure(f"unreadable video {path.name}: {exc}") from None
+            got = [f"{t:.2f}" for t, f in zip(times, picked) if f is not None]
+            where = f"after {last:.2f} s" if last is not None else "before its first frame"
+            wanted_s = ", ".join(f"{t:.2f}" for t in times)
+            raise UtteranceFailure(f"video {path.name} stopped decoding {where} ({type(exc).__name__}: "
+                                   f"{exc}); frames decoded at {', '.join(got) or 'none'} of the "
+                                   f"{len(times)} wanted ({wanted_s} s)") from None
         return picked + [None] * (len(times) - len(picked))
 
     def duration(self, path: Path) -> float:

@@ -142,3 +142,57 @@ def test_a_face_across_the_midline_of_the_real_clip_is_found_on_either_side():
     cropper = FaceCropper()
     for side in ("left", "right"):
         assert all(cropper.crop(frame, side)[1] for frame in frames), side
+
+
+def rotated_clip(path, quarter_turn_matrix: bool):
+    """A 64x32 clip, its left quarter white; with a display matrix saying 'turn it 90 degrees
+    clockwise to view' (written into the mp4 track header, as phones do)."""
+    import struct
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for _ in range(25):
+            image = np.zeros((32, 64, 3), np.uint8)
+            image[:, :16] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    if quarter_turn_matrix:
+        data = bytearray(path.read_bytes())
+        identity = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+        at = data.find(identity, data.find(b"tkhd"))
+        data[at:at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_clip_with_a_display_rotation_is_read_as_the_viewer_sees_it(tmp_path):
+    plain = VideoReader().frames_at(rotated_clip(tmp_path / "plain.mp4", False), [0.4])[0]
+    turned = VideoReader().frames_at(rotated_clip(tmp_path / "turned.mp4", True), [0.4])[0]
+    assert plain.shape == (32, 64, 3) and plain[:, :12].mean() > 200      # stored as recorded
+    assert turned.shape == (64, 32, 3)                                       # upright: portrait
+    assert turned[:12].mean() > 200 and turned[-24:].mean() < 50             # the white band on top
+
+
+def test_a_clip_that_stops_decoding_part_way_fails_naming_what_decoded(tmp_path, monkeypatch, iemocap_demo):
+    import av
+
+    avi = next(iemocap_demo.rglob("*.avi"))
+    reader = VideoReader()
+    container = reader._open(avi)
+    real = type(container).decode
+
+    def fails_after_a_second(self, *args, **kwargs):
+        for frame in real(self, *args, **kwargs):
+            if frame.pts is not None and frame.pts * frame.time_base > 1.0:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield frame
+
+    monkeypatch.setattr(type(container), "decode", fails_after_a_second)
+    with pytest.raises(UtteranceFailure, match=r"stopped decoding after 1\.\d+ s \(InvalidDataError.*frames "
+                                               r"decoded at 0\.20, 0\.60 of the 4 wanted \(0\.20, 0\.60, 1\.40, 1\.80 s\)"):
+        reader.frames_at(avi, [0.2, 0.6, 1.4, 1.8])
