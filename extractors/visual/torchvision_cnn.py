@@ -38,7 +38,7 @@ class TorchvisionVisual(Extractor):
     modality = "visual"
     defaults = {"backbone": "densenet121", "weights": "DEFAULT", "seed": 0, "frames": 4,
                 "image_size": 224, "pool": "mean", "batch_size": 8,
-                "min_frame_fraction": 0.5}
+                "min_frame_fraction": 0.5, "face_detector": "mtcnn"}
     relocatable = {"weights": "weights_sha256"}   # a checkpoint file may move
 
     def __init__(self, **kwargs: Any) -> None:
@@ -83,7 +83,10 @@ class TorchvisionVisual(Extractor):
         self._dim = _strip_head(self.model)
         self.device = pick_device(self.device_name)
         self.model.eval().to(self.device)
-        self.faces = FaceCropper()
+        try:
+            self.faces = FaceCropper(str(self.params["face_detector"]))
+        except ValueError as exc:
+            raise ExtractorError(f"extract.visual.torchvision.{exc}") from None
         self.reader = VideoReader()
         self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
@@ -101,7 +104,7 @@ class TorchvisionVisual(Extractor):
                 "weights": self.weights_source, "weights_sha256": self.weights_digest,
                 "seed": self.params["seed"] if self.weights_source.lower() == "none" else None,
                 "torchvision": torchvision.__version__, "torch": torch.__version__.split("+")[0],
-                "opencv": cv2.__version__,
+                "opencv": cv2.__version__, **self.faces.detector.identity(),
                 "compute": compute_identity(self.device, self.precision),
                 **{k: self.params[k] for k in ("frames", "image_size", "pool", "min_frame_fraction",
                                                     "batch_size")}}

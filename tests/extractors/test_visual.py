@@ -9,7 +9,7 @@ from extractors.base import ExtractorError, UtteranceFailure
 from extractors.media_io import VideoReader
 from tests.conftest import needs_cuda, shared_path
 
-SMALL = {"frames": 2, "image_size": 64, "weights": "none"}
+SMALL = {"frames": 2, "image_size": 64, "weights": "none", "face_detector": "haar"}
 
 
 def video_row(path, start=np.nan, end=np.nan, side=""):
@@ -196,3 +196,22 @@ def test_a_clip_that_stops_decoding_part_way_fails_naming_what_decoded(tmp_path,
     with pytest.raises(UtteranceFailure, match=r"stopped decoding after 1\.\d+ s \(InvalidDataError.*frames "
                                                r"decoded at 0\.20, 0\.60 of the 4 wanted \(0\.20, 0\.60, 1\.40, 1\.80 s\)"):
         reader.frames_at(avi, [0.2, 0.6, 1.4, 1.8])
+
+
+def test_mtcnn_finds_the_speakers_faces_of_the_real_clip_and_names_itself():
+    from extractors.visual.faces import FaceCropper
+
+    avi = shared_path("real_media", "Ses01M_script02_2_M054_neutral.avi")
+    reader = VideoReader()
+    duration = reader.duration(avi)
+    frames = [f for f in reader.frames_at(avi, list(np.linspace(0.5, duration - 0.5, 6))) if f is not None]
+    mtcnn = FaceCropper("mtcnn")
+    found = [mtcnn.crop(frame, side) for frame in frames for side in ("left", "right")]
+    assert all(ok for _, ok in found)                          # every speaker, every frame
+    assert all(crop.shape[0] < frames[0].shape[0] for crop, _ in found)   # a face, not the frame
+    e = get_extractor("visual", "torchvision", {**SMALL, "face_detector": "mtcnn"}, device="cpu")
+    identity = e.identity()
+    assert identity["face_detector"] == "mtcnn" and identity["facenet_pytorch"] == "2.5.3"
+    assert e.identity_hash() != get_extractor("visual", "torchvision", SMALL, device="cpu").identity_hash()
+    with pytest.raises(ExtractorError, match="extract.visual.torchvision.face_detector='dlib': use one of haar, mtcnn"):
+        get_extractor("visual", "torchvision", {**SMALL, "face_detector": "dlib"}, device="cpu")
