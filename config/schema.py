@@ -249,10 +249,16 @@ def _extract() -> Section:
 
 
 def _model() -> Section:
+    """``model``: ``name`` (ambdsgdn | ar_iigcn), AMB-DSGDN's params at the top (the default
+    model), each other model's under its name (``model.ar_iigcn.*``)."""
+    from config.ar_iigcn import ARIIGCNConfig
     from config.model import ModelConfig
 
-    return moved(from_dataclass(ModelConfig, exclude=("input_dims", "num_classes")),
-                 modalities=MODALITIES_MOVED)
+    data = ("input_dims", "num_classes")
+    section = from_dataclass(ModelConfig, exclude=data,
+                             extra={"name": (str, "ambdsgdn"), "ar_iigcn": (dict, {})},
+                             children={"ar_iigcn": from_dataclass(ARIIGCNConfig, exclude=data)})
+    return moved(section, modalities=MODALITIES_MOVED)
 
 
 def _train() -> Section:

@@ -99,13 +99,15 @@ class AMBDSGDNTrainee(Trainee):
     adds the reference protocol's test score (never selected on), the mean drop rate ``q_<m>`` of
     each modality and the epoch's seconds."""
 
-    def __init__(self, seed: int, model_config: ModelConfig, config: TrainConfig,
+    architecture: type[torch.nn.Module] = AMBDSGDN
+
+    def __init__(self, seed: int, model_config, config: TrainConfig,
                  splits: dict[str, list[Dialogue]], matrices, present,
                  trainable_rows: np.ndarray | None = None, reference_protocol: bool = True) -> None:
         self.rng = set_seed(seed)
         self.device = pick_device(config.device)
-        self.model = AMBDSGDN(model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+        self.model = self.architecture(model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.optimized_parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
         weights = loss_weights(np.concatenate([d.labels for d in splits["train"]]), model_config.num_classes,
                                config.class_weights)
@@ -116,6 +118,10 @@ class AMBDSGDNTrainee(Trainee):
         self.trainable_rows, self.reference_protocol = trainable_rows, reference_protocol
         self.trained_on: set[str] = set()
         self.started, self.q = 0.0, {}
+
+    def optimized_parameters(self) -> list[torch.nn.Parameter]:
+        """What the main optimiser steps (all of the model's parameters here)."""
+        return list(self.model.parameters())
 
     def dropout_active(self, epoch: int) -> bool:
         return (self.config.modality_dropout and epoch > self.config.warm_up_epochs
@@ -200,8 +206,8 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
     """Train one seed on the engine; return the dev-selected checkpoint and per-epoch curves.
     Without ``reference_protocol`` the test split is never scored (its curve column is NaN).
     With ``resume_dir``, a killed run continues from its last finished epoch to the same result."""
-    trainee = AMBDSGDNTrainee(seed, model_config, config, splits, matrices, present, trainable_rows,
-                              reference_protocol)
+    trainee = trainee_class(model_config)(seed, model_config, config, splits, matrices, present,
+                                          trainable_rows, reference_protocol)
 
     def report(row: dict, progress: Progress) -> None:
         eta = np.mean([r["epoch_s"] for r in progress.curve]) * (config.epochs - row["epoch"])
@@ -219,6 +225,19 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
                   "train_dialogues": sorted(trainee.trained_on)}   # what reached the optimiser (provenance)
     finish(resume_dir)
     return RunResult(seed, checkpoint, [{"seed": seed, **row} for row in fitted.progress.curve])
+
+
+def trainee_class(model_config) -> type[Trainee]:
+    """The trainer of the model ``model_config`` configures: the model class's ``trainee``
+    (``"module:Class"``, imported now), AMB-DSGDN's by default."""
+    import importlib
+
+    from model import MODELS
+
+    architecture = next(MODELS.get(name) for name in MODELS.names()
+                        if MODELS.get(name).config_class is type(model_config))
+    module, _, attribute = getattr(architecture, "trainee", "model.training:AMBDSGDNTrainee").partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def run_key(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],

@@ -24,7 +24,7 @@ from pipeline.corpora import ADAPTERS, adapter_params, detect_corpus, params_ext
 from pipeline.lib import manifest
 
 # The params sections this stage reads (validated once: by the CLI, or by run() for a library caller).
-SECTIONS = ("prepare", "model")     # model: only max_speakers, refused here rather than at train
+SECTIONS = ("prepare",)
 
 
 def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, checked: bool = False,
@@ -89,6 +89,15 @@ def refuse_crowded_dialogues(m: manifest.Manifest, max_speakers: int) -> None:
             "(raise it, or leave those dialogues out)", listed))
 
 
+def max_speakers_param(params: dict) -> int:
+    """``model.max_speakers`` (AMB-DSGDN's speaker table), the one model param prepare reads: read
+    alone, so that prepare depends on no other model param (dvc.yaml lists only this one)."""
+    value = (params.get("model") or {}).get("max_speakers", ModelConfig.max_speakers)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"model.max_speakers={value!r}: must be a whole number >= 1")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     parser.epilog = choices_epilog({"prepare.corpus": ["auto", *ADAPTERS.names()]})
@@ -98,7 +107,7 @@ def run_cli(args: argparse.Namespace) -> None:
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     section = params.get("prepare")
     run(section or {}, args.out, params["modalities"], checked=section is not None,
-        max_speakers=int((params.get("model") or {}).get("max_speakers", ModelConfig.max_speakers)))
+        max_speakers=max_speakers_param(params))
 
 
 main = stage_main("prepare", __doc__, add_arguments, run_cli)

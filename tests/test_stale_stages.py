@@ -20,6 +20,8 @@ EDITS = [   # file -> the stages an edit of it can affect
     ("model/context_free.py", {"train", "evaluate"}),   # the model/ folder: train and evaluate only
     ("model/data.py", {"finetune", "train", "evaluate", "export"}),   # batching; export reads the splits
     ("config/model.py", {"prepare", "train", "evaluate"}),   # prepare: model.max_speakers
+    ("config/ar_iigcn.py", {"train", "evaluate"}),           # the second model's params
+    ("model/ar_iigcn.py", {"train", "evaluate"}),
     ("config/demo.py", {"demo"}),
     ("pipeline/corpora/meld.py", {"prepare"}),
     ("pipeline/democorpus/story.py", {"demo"}),

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from config.model import ModelConfig
 from config.schema import checked
 from config.train import TrainConfig
+from model import MODELS
 from model.ambdsgdn import GRAPHS
 from model.data import dialogues
 from model.device import pick_device
@@ -37,17 +37,21 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     Without ``reference_protocol`` the test split is never scored (a sweep on dev)."""
     params = checked(params, ("model", "train", "extract"), defaults=("model", "train"))
     model_params = dict(params["model"])
-    GRAPHS.target(model_params["graph"])   # an unknown variant is refused before any work
+    name = model_params.pop("name", "ambdsgdn")
+    MODELS.get(name)                       # an unknown model is refused before any work
+    if name == "ambdsgdn":
+        GRAPHS.target(model_params["graph"])   # and an unknown graph variant
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
     config = TrainConfig(**train_params, device=params["device"], precision=params["precision"])
     pick_device(config.device)   # fails at once where the device is not there
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest
-    model_config = ModelConfig(input_dims={k: v.shape[1] for k, v in inputs.matrices.items()},
-                               num_classes=len(m.labels), **model_params)
+    model_config = model_config_for(name, model_params, {k: v.shape[1] for k, v in inputs.matrices.items()},
+                                    len(m.labels))
     speakers = m.table.groupby("dialogue_id")["speaker_idx"].max() + 1
-    if speakers.max() > model_config.max_speakers:   # prepare refuses it first in the pipeline
+    limit = getattr(model_config, "max_speakers", None)        # a model with a speaker table
+    if limit is not None and speakers.max() > limit:   # prepare refuses it first in the pipeline
         dia = speakers.idxmax()
         split = m.table.loc[m.table["dialogue_id"] == dia, "split"].iat[0]
         raise ValueError(f"model.max_speakers={model_config.max_speakers}: dialogue {dia} ({split}) has "
@@ -68,6 +72,15 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
             f"(dev wa-F1 {checkpoint['dev_wa_f1']:.4f}) -> {checkpoint_path(out_dir, seed)}")
     write_timings(out_dir, {"epoch_s": seconds_per_seed})
     return summaries
+
+
+def model_config_for(name: str, model_params: dict, input_dims: dict[str, int], num_classes: int):
+    """The config of model ``name`` from the ``model`` params: AMB-DSGDN's keys at the top of the
+    section, another model's under its name (``model.ar_iigcn``)."""
+    own = {k: v for k, v in model_params.items() if k not in MODELS.names()}
+    if name != "ambdsgdn":
+        own = dict(model_params.get(name) or {})
+    return MODELS.get(name).config_class(input_dims=input_dims, num_classes=num_classes, **own)
 
 
 def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dict) -> dict:

@@ -250,3 +250,17 @@ def test_a_stage_validates_its_params_once(workdir, tmp_path, monkeypatch, stage
         calls.clear()
         evaluate.run(params(), workdir / "prepared", workdir / "features", models, tmp_path / "m2")
     assert len(calls) == 1
+
+
+def test_a_second_model_trains_and_evaluates_through_the_same_stages(workdir, tmp_path):
+    """model.name: ar_iigcn, its params under model.ar_iigcn: the same train and evaluate stages,
+    model folders, metrics and predictions."""
+    p = params(model={"name": "ar_iigcn", "ar_iigcn": {"d_hidden": 16, "disc_hidden": 8, "window": 4}})
+    summaries = train.run(p, workdir / "prepared", workdir / "features", tmp_path / "model")
+    assert summaries[0]["seed"] == 0
+    details = evaluate.run(p, workdir / "prepared", workdir / "features", tmp_path / "model", tmp_path / "m")
+    assert 0 <= details["test_wa_f1"]["mean"] <= 1 and details["modalities"] == ["text", "audio"]
+    config = json.loads((tmp_path / "model" / "checkpoints" / "seed_0" / "config.json").read_text())
+    assert config["model"] == "ar_iigcn" and config["model_config"]["d_hidden"] == 16
+    with open(tmp_path / "model" / "curves" / "seed_0.csv") as fh:
+        assert {"disc_loss", "gen_loss", "iccl", "imcl"} <= set(next(csv.DictReader(fh)))
