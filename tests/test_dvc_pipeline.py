@@ -87,14 +87,14 @@ def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch
     assert dims == {"text": 384, "audio": 1582, "visual": 1024}
 
     # Swapping one modality's extractor params makes only that extraction (and what consumes the
-    # features: train, evaluate) out of date, not the other extractions.
+    # features: train, evaluate, export) out of date, not the other extractions.
     extract = yaml.safe_load((repo / "params.yaml").read_text())["extract"]
     for modality, key, value in [("audio", "feature_set", "eGeMAPSv02"), ("text", "pooling", "cls"),
                                  ("visual", "frames", 2)]:
         family = extract[modality]["name"]
         changed = {**extract[modality], family: {**extract[modality][family], key: value}}
         set_params(repo, {"extract": {**extract, modality: changed}})
-        assert stale_stages(repo) == {f"extract@{modality}", "train", "evaluate"}
+        assert stale_stages(repo) == {f"extract@{modality}", "train", "evaluate", "export"}
     set_params(repo, {"extract": extract})
     assert stale_stages(repo) == set()
 
