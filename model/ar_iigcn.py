@@ -6,14 +6,20 @@ choice); docs/ar_iigcn.md has the provenance table.
 Per modality ``m`` (any subset of text, audio, visual):
 
 1. an MLP into the modality's **own space** (abstract: "separate feature spaces"):
-   :math:`h_m = W_2\\,\\mathrm{Dropout}(\\mathrm{ReLU}(W_1 x_m))`;
-2. the **tri-modal GAN** (abstract; form from AGF-IB, :mod:`model.tri_gan`): the generator's output
-   :math:`g_m = G_m(h_m)` is what the graph sees (our choice: the GAN removes the heterogeneity
-   *before* the modalities' graphs); with one modality there is no GAN and :math:`g_m = h_m`;
+   :math:`h_m = W_2\\,\\mathrm{Dropout}(\\mathrm{ReLU}(W_1 \\mathrm{LN}(x_m)))`; the LayerNorm is our
+   choice: features arrive on very different scales (openSMILE functionals reach 1e4), and
+   without it the first epochs' logits saturate;
+2. the **tri-modal GAN** (abstract; form from AGF-IB, :mod:`model.tri_gan`): the graph sees
+   :math:`h_m + G_m(h_m)` (our choice: the GAN acts *before* the modalities' graphs, and its
+   modality-invariant part is added to the modality's own features rather than replacing them:
+   with :math:`G_m(h_m)` alone the class signal had to pass an LSTM the adversarial term pulls
+   towards indistinguishability, and on the demo the model stayed at chance for 8 epochs); with
+   one modality there is no GAN and the graph sees :math:`h_m`;
 3. a **speaker-relational graph** per modality (abstract): the utterances of a dialogue within
    ``window`` turns, edges typed by same/other speaker and past/future (the relations of
    :mod:`model.graph`), ``graph_layers`` relational graph convolutions (R-GCN, our choice of
-   convolution), residual: :math:`z_m = g_m + \\sum_l \\mathrm{ReLU}(\\mathrm{RGCN}_l(\\cdot))`;
+   convolution), residual from the GAN's output on:
+   :math:`z_m \\leftarrow z_m + \\mathrm{Dropout}(\\mathrm{ReLU}(\\mathrm{RGCN}_l(z_m)))`;
 4. **ICCL / IMCL** on :math:`z_m` (:mod:`model.contrastive`), in the trainer;
 5. an **MLP emotion classifier** on the concatenated :math:`z_m` (abstract): the fused prediction.
 
@@ -41,12 +47,12 @@ RELATIONS = (INTRA_PAST, INTRA_FUTURE, INTER_PAST, INTER_FUTURE)   # self: the c
 
 
 class ModalityMLP(nn.Module):
-    """Step 1: ``d_in -> d_hidden`` in the modality's own space."""
+    """Step 1: ``d_in -> d_hidden`` in the modality's own space (LayerNorm first)."""
 
     def __init__(self, d_in: int, d_hidden: int, dropout: float) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(d_hidden, d_hidden))
+        self.net = nn.Sequential(nn.LayerNorm(d_in), nn.Linear(d_in, d_hidden), nn.ReLU(),
+                                 nn.Dropout(dropout), nn.Linear(d_hidden, d_hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -105,19 +111,19 @@ class ARIIGCN(nn.Module):
 
     def encode(self, features: Mapping[str, torch.Tensor], speakers: torch.Tensor, lengths: torch.Tensor,
                present: Mapping[str, torch.Tensor] | None = None) -> dict[str, dict[str, torch.Tensor]]:
-        """``{"spaces": h_m, "generated": g_m (or h_m without a GAN), "nodes": z_m,
+        """``{"spaces": h_m, "generated": G_m(h_m) (empty without a GAN), "nodes": z_m,
         "available": (B, L) bool per modality}``."""
         real = torch.arange(speakers.shape[1], device=speakers.device)[None] < lengths[:, None]
         available = {m: real & present[m] if present is not None else real for m in self.modalities}
         spaces = {m: self.encoders[m](features[m] * available[m][..., None].to(features[m].dtype))
                   * available[m][..., None].to(features[m].dtype) for m in self.modalities}
-        generated = self.gan.generate(spaces, lengths) if self.gan is not None else spaces
+        generated = self.gan.generate(spaces, lengths) if self.gan is not None else {}
         adj_s, adj_c = relational_subgraphs(speakers, lengths, self.config.window)
         adj = torch.where(adj_s > 0, adj_s, adj_c)          # disjoint but for the self loop
         nodes = {}
         for m in self.modalities:
             a = adj * (available[m][:, :, None] & available[m][:, None, :])   # absent: no node
-            z = generated[m]
+            z = spaces[m] + generated[m] if m in generated else spaces[m]
             for layer in self.graphs[m]:
                 z = z + self.dropout(F.relu(layer(z, a)))
             nodes[m] = z * available[m][..., None].to(z.dtype)
