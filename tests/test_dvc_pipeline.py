@@ -100,7 +100,7 @@ def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch
 
     # Swapping an extractor family is one key: each family keeps its own params under its name.
     set_params(repo, {"extract": {**extract, "audio": {**extract["audio"], "name": "librosa"}}})
-    assert stale_stages(repo) == {"extract@audio", "train", "evaluate"}
+    assert stale_stages(repo) == {"extract@audio", "train", "evaluate", "export"}
     run(["dvc", "repro", "extract@audio"], repo)
     librosa = read_features(repo / "data" / "features" / "audio", ids, "librosa", extract["audio"]["librosa"])
     assert librosa.dim == 4 * (2 * extract["audio"]["librosa"]["n_mfcc"] + 7) + 2
