@@ -119,7 +119,7 @@ def test_repro_builds_the_manifest_and_tracks_params(repo, tmp_path, monkeypatch
     run(["dvc", "repro", "prepare"], repo)
     # finetune reads the manifest too (disabled, it only rewrites its marker)
     assert stale_stages(repo) == {"finetune", "extract@text", "extract@audio", "extract@visual", "train",
-                                  "evaluate"}
+                                  "evaluate", "export"}
 
     # Switching the corpus is a params change: the MELD layout, recognised by prepare.corpus=auto.
     # And back: every stage is restored or served from the store in seconds.
