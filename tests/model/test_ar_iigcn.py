@@ -74,3 +74,35 @@ def test_a_text_only_run_has_no_gan_and_no_imcl(conversations):
     result = run(conversations, ["text"], epochs=2)
     assert "disc_loss" not in result.curves[0] and "imcl" not in result.curves[0]
     assert "iccl" in result.curves[0]
+
+
+def test_a_killed_run_resumes_to_the_same_curves_and_weights(conversations, tmp_path, monkeypatch):
+    """The discriminators' optimiser is part of the saved state: killed in epoch 3, resumed, the
+    run ends where an uninterrupted one does."""
+    from model.ar_iigcn_training import ARIIGCNTrainee
+
+    splits, matrices, present = conversations
+    config = TrainConfig(epochs=4, batch_size=2, lr=5e-3, device="cpu", class_weights="none")
+    model_config = ARIIGCNConfig(dict(DIMS), 2, d_hidden=16, disc_hidden=8, window=3)
+
+    def train(resume_dir=None):
+        return train_one(0, model_config, config, splits, matrices, present, log=lambda _: None,
+                         resume_dir=resume_dir, save_every_s=0)
+
+    whole = train()
+    evaluate, calls = ARIIGCNTrainee.evaluate, []
+
+    def killed(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return evaluate(self)
+
+    monkeypatch.setattr(ARIIGCNTrainee, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "resume")
+    monkeypatch.undo()
+    resumed = train(tmp_path / "resume")
+    strip = [{k: v for k, v in r.items() if k != "epoch_s"} for r in whole.curves]
+    assert [{k: v for k, v in r.items() if k != "epoch_s"} for r in resumed.curves] == strip
+    assert all(torch.equal(t, resumed.checkpoint["state_dict"][k]) for k, t in whole.checkpoint["state_dict"].items())
