@@ -47,7 +47,7 @@ def run(params: dict, out_dir: Path, modalities: Sequence[str] = MODALITIES, che
     result, log = ADAPTERS.get(corpus)(Path(params["root"]), options, **adapter_params)
     refuse_missing_splits(result, corpus, params["root"])
     if max_speakers is not None:
-        refuse_crowded_dialogues(result, max_speakers)
+        manifest.refuse_crowded_dialogues(result.table, max_speakers)
     summary = manifest.write(result, log.table(), out_dir)
     print(f"prepared {corpus} corpus at {params['root']} -> {out_dir}")
     print(manifest.format_summary(summary))
@@ -74,19 +74,6 @@ def refuse_missing_splits(m: manifest.Manifest, corpus: str, root: str) -> None:
         raise manifest.ManifestError(
             f"prepare: the {corpus} corpus at {root} has no labelled {' or '.join(missing)} dialogues "
             f"(train selects on dev, evaluate scores test); they come from {how}")
-
-
-def refuse_crowded_dialogues(m: manifest.Manifest, max_speakers: int) -> None:
-    """A dialogue with more speakers than the model has speaker rows for (``model.max_speakers``)
-    would stop the train stage after every extraction: refused now, naming the dialogues."""
-    counts = m.table.groupby("dialogue_id")["speaker_idx"].max() + 1
-    crowded = counts[counts > max_speakers].sort_values(ascending=False)
-    if len(crowded):
-        split = m.table.drop_duplicates("dialogue_id").set_index("dialogue_id")["split"]
-        listed = [f"{dia} ({split[dia]}, {n} speakers)" for dia, n in crowded.items()]
-        raise manifest.ManifestError(manifest.list_problems(
-            f"prepare: {len(crowded)} dialogue(s) have more speakers than model.max_speakers={max_speakers} "
-            "(raise it, or leave those dialogues out)", listed))
 
 
 def max_speakers_param(params: dict) -> int:

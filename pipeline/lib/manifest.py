@@ -205,6 +205,20 @@ def speaker_index_by_appearance(table: pd.DataFrame) -> pd.Series:
     return ordered.groupby("dialogue_id", sort=False)["speaker"].transform(index_group).reindex(table.index)
 
 
+def refuse_crowded_dialogues(table: pd.DataFrame, max_speakers: int) -> None:
+    """A dialogue with more speakers than the model has speaker rows for (``model.max_speakers``)
+    is refused, naming each such dialogue, its split and its count (prepare checks it before any
+    extraction; train checks again for a library caller)."""
+    counts = table.groupby("dialogue_id")["speaker_idx"].max() + 1
+    crowded = counts[counts > max_speakers].sort_values(ascending=False)
+    if len(crowded):
+        split = table.drop_duplicates("dialogue_id").set_index("dialogue_id")["split"]
+        listed = [f"{dia} ({split[dia]}, {n} speakers)" for dia, n in crowded.items()]
+        raise ManifestError(list_problems(
+            f"{len(crowded)} dialogue(s) have more speakers than model.max_speakers={max_speakers} "
+            "(raise it, or leave those dialogues out)", listed))
+
+
 def summarize(table: pd.DataFrame, errors: pd.DataFrame, labels: Sequence[str]) -> dict:
     """Per-split counts: dialogues, utterances, label counts, speakers, media coverage, errors."""
     out: dict = {}

@@ -23,6 +23,7 @@ from model.device import pick_device
 from model.folder import ModelFolder
 from model.training import Inference, RunResult, infer, train_one
 from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_rows
+from pipeline.lib.manifest import refuse_crowded_dialogues
 from pipeline.lib.metrics import classification_report
 from pipeline.lib.timings import read_timings, write_timings
 
@@ -49,13 +50,9 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     m = inputs.manifest
     model_config = model_config_for(name, model_params, {k: v.shape[1] for k, v in inputs.matrices.items()},
                                     len(m.labels))
-    speakers = m.table.groupby("dialogue_id")["speaker_idx"].max() + 1
     limit = getattr(model_config, "max_speakers", None)        # a model with a speaker table
-    if limit is not None and speakers.max() > limit:   # prepare refuses it first in the pipeline
-        dia = speakers.idxmax()
-        split = m.table.loc[m.table["dialogue_id"] == dia, "split"].iat[0]
-        raise ValueError(f"model.max_speakers={model_config.max_speakers}: dialogue {dia} ({split}) has "
-                         f"{speakers.max()} speakers")
+    if limit is not None:
+        refuse_crowded_dialogues(m.table, limit)          # prepare refuses it first in the pipeline
     splits = split_dialogues(m)
     trainable = trainable_rows(inputs)
     summaries, seconds_per_seed = [], {}
