@@ -5,7 +5,7 @@
 
 One row per metrics file (its stem names the row; the numbers are read from its
 ``.details.json``; a folder stands for every metrics file in it, grouped by feature set, then
-diff, gat, none, logreg): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
+diff, gat, none, ar-iigcn, logreg): test wa-F1 and wa-ACC mean +- sample std (ddof = 1) over seeds, macro F1,
 per-class F1, the selected epochs (or C for the logistic regression), seconds per epoch and the
 number of seeds n. ``--command`` is printed under the table as the command that reproduces it.
 Seconds come from the ``*.timings.json`` beside each file only with ``--timings`` (else "—"): they
@@ -40,7 +40,7 @@ def row(name: str, details: dict) -> dict[str, str]:
             "selected on dev": selection, "s/epoch": seconds, "seeds": seeds}
 
 
-VARIANT_ORDER = {"diff": 0, "gat": 1, "none": 2, "logreg": 3}
+VARIANT_ORDER = {"diff": 0, "gat": 1, "none": 2, "ar-iigcn": 3, "logreg": 4}
 
 
 def metrics_files(paths: Sequence[Path]) -> list[Path]:

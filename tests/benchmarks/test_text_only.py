@@ -73,17 +73,17 @@ def benchmark_run(tmp_path_factory):
     return repo, slices, out
 
 
-def test_each_corpus_gets_four_rows_per_feature_set(benchmark_run):
+def test_each_corpus_gets_five_rows_per_feature_set(benchmark_run):
     repo, slices, out = benchmark_run
     for corpus in slices:
         assert f"Running stage 'report@{corpus}'" in out
         table = (repo / BENCH / f"results_{corpus}.md").read_text()
         rows = [line.split(" | ")[0][2:] for line in table.splitlines()[4:] if line.startswith("| ")]
-        assert rows == [f"{f}_{v}" for f in FEATURES for v in ("diff", "gat", "none", "logreg")]
+        assert rows == [f"{f}_{v}" for f in FEATURES for v in ("diff", "gat", "none", "ar-iigcn", "logreg")]
         assert f"cd benchmarks/text_only && dvc repro report@{corpus}" in table
         for features in FEATURES:
             metrics_dir = repo / BENCH / "metrics" / corpus
-            for variant in ("diff", "gat", "none"):
+            for variant in ("diff", "gat", "none", "ar-iigcn"):
                 metrics = json.loads((metrics_dir / f"{features}_{variant}.details.json").read_text())
                 headline = json.loads((metrics_dir / f"{features}_{variant}.json").read_text())
                 assert headline["test"]["wa_f1"] == round(metrics["test_wa_f1"]["mean"], 6)
@@ -113,11 +113,13 @@ def test_no_dev_or_test_dialogue_reaches_training(benchmark_run):
     sizes = {c: {s: len(t) for s, t in split.items()} for c, split in tables.items()}
     for corpus, ids in splits.items():
         for features in FEATURES:
-            for variant in ("diff", "gat", "none"):
+            for variant in ("diff", "gat", "none", "ar_iigcn"):
                 for seed in (0, 1):
                     path = (repo / BENCH / "data" / corpus / features / variant / "checkpoints" / f"seed_{seed}"
                             / "provenance.json")
                     trained = set(json.loads(path.read_text())["train_dialogues"])
+                    config = json.loads((path.parent / "config.json").read_text())
+                    assert config["model"] == ("ar_iigcn" if variant == "ar_iigcn" else "ambdsgdn")
                     assert trained == ids["train"], (corpus, features, variant, seed)
                     assert not trained & (ids["dev"] | ids["test"])
             logreg = json.loads((repo / BENCH / "metrics" / corpus / f"{features}_logreg.details.json").read_text())
