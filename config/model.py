@@ -21,6 +21,9 @@ class ModelConfig:
     dropout: float = 0.5                       # encoders and heads
     graph_dropout: float = 0.2                 # DiffRGCN blocks: input, between layers, maps
     rel_dim: int = 10                          # relation embedding d_r (Eq. 12)
+    # Eq. 29 weights w_m of O = sum_m w_m z_m; a modality not named weighs 1 (the paper's plain sum).
+    # The extreme-imbalance experiment (Section 6.7, Fig. 8) sets text 0.8, visual 0.1, audio 0.1.
+    fusion_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The model is modality-agnostic: any names, in the order given (the run's `modalities`).
@@ -34,6 +37,17 @@ class ModelConfig:
         for key in ("dropout", "graph_dropout"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ValueError(f"model.{key}={getattr(self, key)}: must be in [0, 1)")
+        for name, weight in self.fusion_weights.items():
+            if name not in self.input_dims:
+                raise ValueError(f"model.fusion_weights.{name}: not a modality of this run "
+                                 f"({', '.join(self.input_dims)})")
+            number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            if not number or not 0 < weight < float("inf"):
+                raise ValueError(f"model.fusion_weights.{name}={weight!r}: must be a positive number")
+
+    def fusion_weight(self, modality: str) -> float:
+        """w_m of Eq. 29 (1 unless ``fusion_weights`` names the modality)."""
+        return float(self.fusion_weights.get(modality, 1.0))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,7 +30,7 @@ class TrainConfig:
     q_base: float = 0.3
     lam: float = 0.9
     p_exe: float = 0.5
-    q_rule: str = "paper"                         # paper (Eq. 20-24) | public_code
+    q_rule: str = "paper"                         # paper (Eq. 20-24) | public_code | fixed (q_base)
     p_metric: str = "eq19"                        # eq19 | weighted_f1 (public code)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ DEFAULT_PRECISION = "fp16"
 #   fail - stop with an error listing every such utterance
 MEDIA_POLICIES = ("keep", "drop", "fail")
 CLASS_WEIGHTS = ("inverse_frequency", "none")   # see model.class_weights
-Q_RULES = ("paper", "public_code")              # dropout rate q_m: Eq. 20-24 | the public code
+Q_RULES = ("paper", "public_code", "fixed")     # dropout rate q_m: Eq. 20-24 | the public code | q_base
 P_METRICS = ("eq19", "weighted_f1")             # per-modality score p_m: Eq. 19 | the public code
 POOLINGS = ("cls", "mean")                      # an utterance vector from a text encoder's tokens
 # The released feature-file layouts our features can be written in (extractors.feature_pickles).

@@ -150,4 +150,9 @@ class AMBDSGDN(nn.Module):
                 ) -> dict[str, torch.Tensor]:
         """Per-modality logits and ``"fused"`` log-probabilities (Eq. 29-30)."""
         logits = self.classify(self.encode(features, speakers, lengths, present))
-        return {**logits, "fused": fuse(logits, present)}
+        return {**logits, "fused": fuse(logits, present, self.fusion_weights)}
+
+    @property
+    def fusion_weights(self) -> dict[str, float]:
+        """Eq. 29's w_m per modality (1 each unless ``model.fusion_weights`` says otherwise)."""
+        return {m: self.config.fusion_weight(m) for m in self.modalities}

@@ -3,7 +3,8 @@
 - Eq. 28: per-modality head ``Linear(Dropout(ReLU(h_m)))`` -> logits ``z_m``;
 - Eq. 29-30: fused logits ``O = sum_m z_m`` and ``P = log_softmax(O)``. An utterance without a
   modality's features (``present`` False: missing media, failed extraction) takes no part of that
-  modality: its ``z_m`` leaves the sum;
+  modality: its ``z_m`` leaves the sum. Optional fusion weights give ``O = sum_m w_m z_m`` (the
+  extreme-imbalance experiment of Section 6.7; every ``w_m = 1`` is the paper's Eq. 29);
 - Eq. 31-32: masked NLL (padding excluded), optional class weights, for the fusion and each modality
   (a modality's term only over the utterances that have it);
 - Eq. 33: ``L = L_fusion + sum_m alpha_m L_m`` with ``alpha_m = L_m / 10``, not detached, as in the
@@ -38,10 +39,14 @@ class ModalityHead(nn.Module):
 
 
 def fuse(logits: Mapping[str, torch.Tensor],
-         present: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+         present: Mapping[str, torch.Tensor] | None = None,
+         weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """Eq. 29-30: log-probabilities of the summed per-modality logits; with ``present``
-    (modality -> (B, L) bool) a modality's logits count only where the utterance has it."""
+    (modality -> (B, L) bool) a modality's logits count only where the utterance has it; with
+    ``weights`` (modality -> w_m, default 1) each term is scaled by its weight."""
     terms = [z if present is None else z * present[m][..., None].to(z.dtype) for m, z in logits.items()]
+    if weights:
+        terms = [t * float(weights.get(m, 1.0)) for m, t in zip(logits, terms)]
     return F.log_softmax(torch.stack(terms).sum(0), dim=-1)
 
 
@@ -53,7 +58,8 @@ def scored_nll(log_probs: torch.Tensor, labels: torch.Tensor, scored: torch.Tens
 
 def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, scored: torch.Tensor,
                class_weights: torch.Tensor | None = None,
-               present: Mapping[str, torch.Tensor] | None = None
+               present: Mapping[str, torch.Tensor] | None = None,
+               fusion_weights: Mapping[str, float] | None = None
                ) -> tuple[torch.Tensor, dict[str, float]]:
     r"""Eq. 31-33:
 
@@ -74,7 +80,8 @@ def total_loss(logits: Mapping[str, torch.Tensor], labels: torch.Tensor, scored:
     loss = None
     parts: dict[str, torch.Tensor] = {}
     if fused.any():
-        parts["fusion"] = loss = scored_nll(fuse(logits, present), labels, fused, class_weights)
+        fused_log_probs = fuse(logits, present, fusion_weights)
+        parts["fusion"] = loss = scored_nll(fused_log_probs, labels, fused, class_weights)
     for name, z in logits.items():
         if not by_head[name].any():
             continue

@@ -11,7 +11,8 @@ a dropped modality contributes exactly its head's bias to the fused logits. Per 
   ``rhat_m = softmax(ReLU(r_m))``; ``rbar_m = sum(rhat_m * r_m) / |r_m|``;
   ``q_m = clip(q_base (1 + lambda rbar_m), 0, 1)`` (:func:`drop_rates`; ``rule="public_code"`` gives
   the public code's variant: ratios against modalities with ``p_j < eps`` skipped, ``q_m = 0``
-  whenever ``rbar_m <= 0``);
+  whenever ``rbar_m <= 0``; ``rule="fixed"``, beyond the paper, drops every modality with
+  ``q_m = q_base`` whatever the performances: the non-adaptive control of Table 6);
 - Eq. 25-27: with probability ``p_exe`` the batch is affected: each dialogue keeps modality m with
   probability ``1 - q_m``; kept representations are scaled by ``1 / (1 - theta)``,
   ``theta = sum_m d_m q_m / sum_m d_m`` (d_m = d_h for every modality here), through
@@ -61,13 +62,16 @@ def drop_rates(p: torch.Tensor, q_base: float, lam: float, rule: str = "paper", 
                ) -> torch.Tensor:
     """Eq. 20-24: drop probability per modality from the performances ``p`` ``(M,)``.
 
-    With fewer than two modalities nothing can be balanced: zeros.
+    With fewer than two modalities nothing can be balanced: zeros. ``rule="fixed"``: ``q_base`` for
+    every modality (not adaptive; a control beyond the paper).
     """
     check_choice(rule, Q_RULES, "train.q_rule")
     p = p.double()
     m = p.numel()
     if m < 2:
         return torch.zeros(m, dtype=torch.float32, device=p.device)
+    if rule == "fixed":
+        return torch.full((m,), min(max(q_base, 0.0), 1.0), dtype=torch.float32, device=p.device)
     ratios = p[:, None] / (p[None, :] + eps) - 1.0                         # Eq. 20: r_mj, (M, M)
     use = ~torch.eye(m, dtype=torch.bool, device=p.device)                  # Eq. 21: j != m
     if rule == "public_code":

@@ -159,7 +159,7 @@ class AMBDSGDNTrainee(Trainee):
                         labels, scored = labels[kept], scored[kept]
                         present = {m: x[kept] for m, x in present.items()}
             loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, scored, self.weights,
-                                present)
+                                 present, model.fusion_weights)
             self.scaler.scale(loss).backward()
             optimizer_step(self.scaler, self.optimizer)
             losses.append(loss.item())

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from config.params import load_params, set_value
+from config.params import load_params
 from config.paths import file_problem
-from config.schema import checked, validate
+from config.schema import checked
 from extractors import params_extensions
 from pipeline.cli import stage_main
+from pipeline.lib.experiments import with_settings
 from pipeline.lib.runs import train_models
 from pipeline.lib.timings import write_timings
 
@@ -52,11 +53,7 @@ def read_grid(path: Path) -> dict[str, dict]:
 
 def with_point(params: dict, point: dict, seeds: list[int]) -> dict:
     """``params`` with the point's keys set (YAML values) and ``train.seeds``, checked by the schema."""
-    out = json.loads(json.dumps(params))
-    for key, value in point.items():
-        set_value(out, key, value, f"point key {key!r}")
-    set_value(out, "train.seeds", list(seeds))
-    return validate(out, sections=SECTIONS)
+    return with_settings(params, point, seeds)
 
 
 def run(params: dict, grid: Path, manifest_dir: Path, features_dir: Path, out: Path,

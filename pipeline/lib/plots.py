@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")   # files only, no display
@@ -20,7 +20,7 @@ def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: st
     """Learning curves (``seed -> (curve rows, selected epoch)``): train loss and dev / test wa-F1
     per epoch, one line per seed, the dev-selected epoch marked; with ``warm_up_epochs``, the
     warm-up (epochs before adaptive modality dropout, Alg. 1) shaded on both panels."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
     if warm_up_epochs:
         for ax in (loss_ax, f1_ax):
@@ -48,7 +48,7 @@ def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: st
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
     """Confusion counts, cells shaded by the row's recall rate."""
-    plt = _pyplot()
+    plt = pyplot()
     rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -73,7 +73,7 @@ def plot_timeline(table, labels: list[str], path: Path, title: str) -> None:
     confidence; a hatched bar is a turn for which no modality was available."""
     from matplotlib.patches import Patch
 
-    plt = _pyplot()
+    plt = pyplot()
     timed = bool(np.isfinite(table["start_s"]).all() and np.isfinite(table["end_s"]).all()
                  and (table["end_s"] > table["start_s"]).all())
     starts = table["start_s"].to_numpy(float) if timed else table["turn"].to_numpy(float)

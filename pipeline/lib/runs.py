@@ -18,7 +18,7 @@ from config.schema import checked
 from config.train import TrainConfig
 from model import MODELS
 from model.ambdsgdn import GRAPHS
-from model.data import dialogues
+from model.data import Dialogue, dialogues
 from model.device import pick_device
 from model.folder import ModelFolder
 from model.training import Inference, RunResult, infer, train_one
@@ -134,20 +134,24 @@ def warm_up_epochs(provenance: dict) -> int | None:
     return int(train["warm_up_epochs"])
 
 
-def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu") -> tuple[dict, Inference]:
-    """The dev-selected model of one seed scored on the test split: the classification report
-    plus the seed, selected epoch, dev score, features and train dialogue count it recorded, and
+def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu", items: list[Dialogue] | None = None,
+                     matrices: dict[str, np.ndarray] | None = None) -> tuple[dict, Inference]:
+    """The dev-selected model of one seed scored on the test split (or on ``items``, with
+    ``matrices`` in place of the inputs' features): the classification report plus the seed,
+    selected epoch, dev score, features, train dialogue count and parameter count it recorded, and
     the per-utterance outputs behind it."""
     m = inputs.manifest
     folder = ModelFolder.from_pretrained(path, device)
     model, config, provenance = folder.model, folder.config, folder.provenance
     if folder.labels != m.labels:
         raise ValueError(f"{path}: trained on labels {folder.labels}, manifest has {m.labels}")
-    test = dialogues(m.table, m.labels, "test")
-    out = infer(model, test, {k: inputs.matrices[k] for k in model.modalities}, inputs.present, 16, device)
+    test = dialogues(m.table, m.labels, "test") if items is None else items
+    matrices = inputs.matrices if matrices is None else matrices
+    out = infer(model, test, {k: matrices[k] for k in model.modalities}, inputs.present, 16, device)
     report = {**classification_report(out.gold, out.predicted, m.labels),
               "selected_epoch": provenance["selected_epoch"], "seed": provenance["seed"],
               "dev_wa_f1": provenance["dev_wa_f1"], "features": config["features"],
               "train_dialogues": len(provenance.get("train_dialogues", [])),
-              "warm_up_epochs": warm_up_epochs(provenance)}
+              "warm_up_epochs": warm_up_epochs(provenance),
+              "parameters": sum(p.numel() for p in model.parameters())}
     return report, out

@@ -78,3 +78,33 @@ def test_loss_is_eq_33_and_ignores_padding():
     weighted = scored_nll(fuse(logits), labels, mask, weights)
     assert weighted.item() == pytest.approx(
         F.nll_loss(fuse(logits)[mask], labels[mask], weight=weights).item())
+
+
+def test_fusion_weights_scale_each_modality_in_eq_29():
+    torch.manual_seed(0)
+    logits = {"text": torch.randn(2, 3, 4), "audio": torch.randn(2, 3, 4), "visual": torch.randn(2, 3, 4)}
+    present = {m: torch.ones(2, 3, dtype=torch.bool) for m in logits}
+    present["audio"][0, 1] = False
+    weights = {"text": 0.8, "audio": 0.1, "visual": 0.1}
+    expected = torch.zeros(2, 3, 4)                      # the oracle: a weighted sum, absent terms left out
+    for m, z in logits.items():
+        expected += weights[m] * z * present[m][..., None]
+    assert torch.allclose(fuse(logits, present, weights), F.log_softmax(expected, -1), atol=1e-6)
+    assert torch.equal(fuse(logits, present, {}), fuse(logits, present))       # no weights: Eq. 29's sum
+    assert torch.equal(fuse(logits, present, {m: 1.0 for m in logits}), fuse(logits, present))
+    labels, scored = torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool)
+    weighted, _ = total_loss(logits, labels, scored, present=present, fusion_weights=weights)
+    plain, _ = total_loss(logits, labels, scored, present=present)
+    assert not torch.isclose(weighted, plain)            # the fused term of Eq. 33 uses the weights
+
+
+def test_fusion_weights_name_modalities_of_the_run_and_are_positive():
+    from config.model import ModelConfig
+
+    dims = {"text": 4, "audio": 3}
+    assert ModelConfig(dims, 2, fusion_weights={"text": 0.8}).fusion_weight("audio") == 1.0
+    with pytest.raises(ValueError, match="model.fusion_weights.visual: not a modality of this run"):
+        ModelConfig(dims, 2, fusion_weights={"visual": 0.1})
+    for bad in (0, -0.5, float("inf"), True, "0.8"):
+        with pytest.raises(ValueError, match="model.fusion_weights.text"):
+            ModelConfig(dims, 2, fusion_weights={"text": bad})

@@ -107,3 +107,13 @@ def test_adaptive_dropout_computes_p_from_the_heads_on_valid_utterances():
                                     p_exe=0.0)
     torch.testing.assert_close(out.q, drop_rates(torch.tensor([1.0, 0.0]), 0.3, 0.9))
     assert out.q[0] == 1.0 and not out.applied
+
+
+def test_fixed_rule_drops_every_modality_at_q_base_whatever_the_performances():
+    for p in ([0.9, 0.1, 0.5], [0.0, 0.0, 0.7], [0.3, 0.3, 0.3]):
+        q = drop_rates(torch.tensor(p), q_base=0.3, lam=0.9, rule="fixed")
+        assert torch.equal(q, torch.full((3,), 0.3))
+    assert drop_rates(torch.tensor([0.8]), q_base=0.3, lam=0.9, rule="fixed").tolist() == [0.0]  # one modality
+    assert drop_rates(torch.tensor([0.1, 0.2]), q_base=1.7, lam=0.9, rule="fixed").tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="train.q_rule"):
+        drop_rates(torch.tensor([0.1, 0.2]), q_base=0.3, lam=0.9, rule="fixd")

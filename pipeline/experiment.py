@@ -1,0 +1,71 @@
+"""Stage ``experiment``: one of the paper's experiments (``benchmarks/paper/experiments/*.yaml``)
+on one corpus -> its table and figure.
+
+    python -m pipeline.experiment run EXPERIMENT.yaml [--params params.yaml] [--set key=value ...]
+        [--manifest data/prepared] [--features data/features] --out results/<corpus>/<name>
+        [--seeds 0 1 2] [--label TEXT] [--published iemocap|meld] [--command TEXT]
+    python -m pipeline.experiment render results/<corpus>/<name>.json [--label ...] [--published ...]
+
+``run`` trains every distinct training setting of the experiment's points (one model per seed,
+epoch selected on dev), scores each point on test (with its test-time settings: noise, dialogue
+lengths) and writes ``<out>.json`` (every number), ``<out>.md`` (the paper's table, its own figures
+beside ours where ``--published`` names them) and ``<out>.png`` (the figure). ``render`` redraws the
+Markdown and PNG from a ``.json``. Experiment file format: :mod:`pipeline.lib.experiments`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from config.params import load_params
+from extractors import params_extensions
+from pipeline.cli import stage_main
+from pipeline.lib.experiment_report import figure, markdown
+from pipeline.lib.experiments import SECTIONS, read_experiment, run_experiment, write_result
+from pipeline.lib.timings import write_timings
+
+
+def render(result_path: Path, label: str = "", published: str | None = None, command: str = "") -> None:
+    result = json.loads(Path(result_path).read_text())
+    stem = Path(result_path).with_suffix("")
+    table = markdown(result, corpus_label=label, published=published, command=command)
+    stem.with_suffix(".md").write_text(table)
+    figure(result, stem.with_suffix(".png"), corpus_label=label, published=published)
+    print(f"{result['experiment']}: -> {stem.with_suffix('.md')}, {stem.with_suffix('.png')}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("run", "render"))
+    parser.add_argument("path", type=Path, help="run: the experiment file; render: a result .json")
+    parser.add_argument("--manifest", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--features", type=Path, default=Path("data/features"))
+    parser.add_argument("--out", type=Path, help="run: results/<corpus>/<name> (.json, .md, .png)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--label", default="", help="the corpus as titles name it")
+    parser.add_argument("--published", choices=("iemocap", "meld"), default=None,
+                        help="show the paper's figures for this corpus beside ours")
+    parser.add_argument("--command", default="", help="the command printed under the table")
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    if args.action == "render":
+        render(args.path, args.label, args.published, args.command)
+        return
+    if args.out is None:
+        raise ValueError("run: --out results/<corpus>/<name> is required")
+    experiment = read_experiment(args.path)
+    params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
+    started = time.perf_counter()
+    result = run_experiment(experiment, params, args.manifest, args.features, args.out, args.seeds)
+    path = write_result(result, args.out)
+    write_timings(path, {"minutes": (time.perf_counter() - started) / 60})   # beside, untracked
+    render(path, args.label, args.published, args.command)
+
+
+main = stage_main("experiment", __doc__, add_arguments, run_cli)
+
+if __name__ == "__main__":
+    sys.exit(main())

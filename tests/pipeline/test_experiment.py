@@ -1,0 +1,161 @@
+"""The paper's experiments (pipeline.experiment, pipeline.lib.experiments): points, shared trainings,
+test-time settings, results, tables and figures."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import experiment
+from pipeline.lib import experiments
+from pipeline.lib.experiments import read_experiment
+from tests.conftest import REPO
+from tests.pipeline.test_train_evaluate import params, workdir  # noqa: F401  (the module's fixture)
+
+PAPER = REPO / "benchmarks" / "paper"
+
+
+def write(path, doc):
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_points_that_train_alike_share_one_training(workdir, tmp_path, monkeypatch):  # noqa: F811
+    import pipeline.lib.experiments as lib
+
+    trained = []
+    real = lib.train_models
+
+    def spy(point_params, *args, **kwargs):
+        trained.append(point_params["model"]["window"])
+        return real(point_params, *args, **kwargs)
+
+    monkeypatch.setattr(lib, "train_models", spy)
+    path = write(tmp_path / "exp.yaml", {
+        "title": "noise", "figure": {"kind": "heatmap", "x": "eval.noise", "series": "model.window"},
+        "points": {"clean": {"model.window": 2}, "noisy": {"model.window": 2, "eval.noise": 3.0},
+                   "long": {"model.window": 2, "eval.dialogue_length": [4, 1000]},
+                   "none": {"model.window": 2, "eval.dialogue_length": [999, 1000]},
+                   "wide": {"model.window": 5}}})
+    out = tmp_path / "results" / "exp"
+    result = experiments.run_experiment(read_experiment(path), params(train={"epochs": 2}), workdir / "prepared",
+                                        workdir / "features", out, seeds=[0, 1], log=lambda _: None)
+    assert trained == [2, 5]                                  # one training per distinct training setting
+    rows = {r["point"]: r for r in result["points"]}
+    assert list(rows) == ["clean", "noisy", "long", "none", "wide"]
+    clean, noisy = rows["clean"], rows["noisy"]
+    assert clean["test_wa_f1"]["n"] == 2 and clean["selected_epochs"] == noisy["selected_epochs"]
+    assert clean["dev_wa_f1"] == noisy["dev_wa_f1"]           # the same models ...
+    assert clean["confusion"] != noisy["confusion"]           # ... scored on other features
+    assert rows["none"]["test_dialogues"] == 0 and "test_wa_f1" not in rows["none"]
+    assert 0 < rows["long"]["test_dialogues"] <= clean["test_dialogues"]
+    assert np.sum(clean["confusion"]) == 2 * clean["test_utterances"]   # summed over the two seeds
+    assert (out.parent / "exp.work").is_dir()                 # kept until the result is written
+    path_json = experiments.write_result(result, out)
+    assert not (out.parent / "exp.work").exists()
+    experiment.render(path_json, label="unit", published=None)
+    table = (out.parent / "exp.md").read_text()
+    assert "| noisy | model.window=2, eval.noise=3.0 |" in table and "| none |" in table
+    assert (out.parent / "exp.png").stat().st_size > 1000
+    assert json.loads(path_json.read_text()) == json.loads(json.dumps(result))
+
+
+def test_a_killed_experiment_reuses_finished_trainings(workdir, tmp_path, monkeypatch):  # noqa: F811
+    import pipeline.lib.experiments as lib
+
+    path = write(tmp_path / "exp.yaml", {"points": {"a": {"model.window": 2}, "b": {"model.window": 3}}})
+    out = tmp_path / "exp"
+    calls = []
+    real = lib.train_models
+
+    def killed_at_second(point_params, *args, **kwargs):
+        calls.append(point_params["model"]["window"])
+        if point_params["model"]["window"] == 3:
+            raise KeyboardInterrupt                           # the kill, during the second training
+        return real(point_params, *args, **kwargs)
+
+    monkeypatch.setattr(lib, "train_models", killed_at_second)
+    run = (read_experiment(path), params(train={"epochs": 1}), workdir / "prepared", workdir / "features", out)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_experiment(*run, seeds=[0], log=lambda _: None)
+    monkeypatch.setattr(lib, "train_models", lambda *a, **k: (calls.append("again"), real(*a, **k))[1])
+    first = experiments.run_experiment(*run, seeds=[0], log=lambda _: None)
+    assert calls == [2, 3, "again"]                          # window 2 was not trained twice
+    monkeypatch.setattr(lib, "train_models", real)
+    experiments.write_result(first, out)
+    fresh = experiments.run_experiment(*run, seeds=[0], log=lambda _: None)
+    assert fresh["points"] == first["points"]                # resumed = uninterrupted (CPU determinism)
+
+
+def test_noise_is_scaled_by_the_train_std_and_touches_present_test_vectors_only(workdir):  # noqa: F811
+    from pipeline.lib.inputs import load_inputs
+
+    inputs = load_inputs(params(), workdir / "prepared", workdir / "features")
+    items = experiments.test_dialogues(inputs, {})
+    assert experiments.noisy_matrices(inputs, items, 0.0, seed=0) is inputs.matrices
+    noisy = experiments.noisy_matrices(inputs, items, 0.5, seed=0)
+    again = experiments.noisy_matrices(inputs, items, 0.5, seed=0)
+    test_rows = np.concatenate([d.rows for d in items])
+    table = inputs.manifest.table
+    for m, matrix in inputs.matrices.items():
+        np.testing.assert_array_equal(noisy[m], again[m])               # reproducible
+        changed = np.flatnonzero((noisy[m] != matrix).any(1))
+        assert set(changed) <= set(test_rows) and set(changed) == set(test_rows[inputs.present[m][test_rows]])
+        train = (table["split"] == "train").to_numpy() & inputs.present[m]
+        added = (noisy[m] - matrix)[changed]
+        assert added.std() == pytest.approx(0.5 * matrix[train].std(), rel=0.1)
+    assert not np.array_equal(experiments.noisy_matrices(inputs, items, 0.5, seed=1)["text"], noisy["text"])
+
+
+@pytest.mark.parametrize("points, message", [
+    ({"a": {"eval.nois": 0.1}}, "point 'a': unknown evaluation setting 'eval.nois'"),
+    ({"a": {"eval.noise": -1}}, "eval.noise=-1: expected a number >= 0"),
+    ({"a": {"eval.dialogue_length": [5, 2]}}, r"eval.dialogue_length=\[5, 2\]: expected \[lo, hi\]"),
+    ({"a": ["model.window", 2]}, "point 'a': expected a mapping"),
+    ({}, "expected `points:`"),
+])
+def test_a_bad_experiment_file_is_named(tmp_path, points, message):
+    path = write(tmp_path / "bad.yaml", {"points": points})
+    with pytest.raises(ValueError, match=message):
+        read_experiment(path)
+
+
+def test_a_bad_point_is_refused_before_any_training(workdir, tmp_path, monkeypatch):  # noqa: F811
+    import pipeline.lib.experiments as lib
+
+    monkeypatch.setattr(lib, "train_models", lambda *a, **k: pytest.fail("trained before checking every point"))
+    path = write(tmp_path / "exp.yaml", {"points": {"ok": {}, "typo": {"model.windw": 3}}})
+    with pytest.raises(ValueError, match="model.windw: unknown key"):
+        experiments.run_experiment(read_experiment(path), params(), workdir / "prepared", workdir / "features",
+                                   tmp_path / "exp")
+
+
+
+
+@pytest.mark.parametrize("path", sorted((PAPER / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_paper_experiment_is_valid_against_the_params_it_runs_with(path):
+    """Each experiment file's points pass the params schema on the demo's params.yaml (and the text
+    recipes for the text experiments), and its published figures name its own points."""
+    from config.params import load_params
+    from extractors import params_extensions
+
+    definition = read_experiment(path)
+    settings = yaml.safe_load((PAPER / "params.yaml").read_text())
+    bases = []
+    if path.stem in settings["demo_experiments"]:
+        bases.append(REPO / "params.yaml")
+    if path.stem in settings["text_experiments"]:
+        bases += [REPO / "benchmarks" / "text_only" / "recipes" / f"{c}_minilm_ft.yaml"
+                  for c in settings["text_corpora"]]
+    assert bases, f"{path.stem} runs nowhere (benchmarks/paper/params.yaml)"
+    for base in bases:
+        base_params = load_params(base, [], params_extensions(), experiments.SECTIONS)
+        for name, point in definition.points.items():
+            trained, _ = experiments.split_settings(point)
+            experiments.with_settings(base_params, trained, [0])
+    for corpus, figures in definition.published.items():
+        assert corpus in ("iemocap", "meld") and set(figures) <= set(definition.points), path
+    figure = definition.figure
+    for axis in ("x", "y", "series"):
+        if axis in figure:
+            assert all(figure[axis] in p for p in definition.points.values()), (path, axis)
