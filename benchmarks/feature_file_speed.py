@@ -9,10 +9,12 @@ Prints, each stage in its own subprocess (its own peak memory):
 - read: ``read_feature_file`` alone (unpickle, checks, normalisation);
 - prepare: the ``pickled`` corpus adapter -> manifest;
 - extract: each modality's cache from the file (``pickled`` family, an empty feature store);
-- train: AMB-DSGDN with the paper's IEMOCAP widths (hidden 512, window 20, 8 encoder heads, batch
-  16), mean seconds per epoch over ``--epochs`` after one warm-up epoch.
+- train@<model>: AMB-DSGDN with the paper's IEMOCAP widths (hidden 512, window 20, 8 encoder heads,
+  batch 16), and AR-IIGCN with its defaults (docs/ar_iigcn.md) on the same caches: mean seconds per
+  epoch over ``--epochs`` after one warm-up epoch, and the model's parameter count. (The vectors are
+  random, so no score is reported: this measures the path, its speed and its memory.)
 
-    python benchmarks/feature_file_speed.py [--epochs 3]
+    python benchmarks/feature_file_speed.py [--epochs 3] [--models ambdsgdn ar_iigcn]
 """
 from __future__ import annotations
 
@@ -82,23 +84,32 @@ def child(step: str, work: Path, epochs: int) -> dict:
         modality = step.partition("@")[2]
         assert extract.main([modality, *args, "--manifest", str(work / "prepared"),
                              "--out", str(work / "features" / modality)]) == 0
-    elif step == "train":
+    elif step.startswith("train@"):
         from pipeline import train
-        paper = [a for s in [*PAPER, f"train.epochs={epochs + 1}"] for a in ("--set", s)]
+        name = step.partition("@")[2]
+        sets = [*PAPER, f"train.epochs={epochs + 1}", f"model.name={name}"]
+        paper = [a for s in sets for a in ("--set", s)]
         assert train.main([*args, *paper, "--manifest", str(work / "prepared"), "--features",
-                           str(work / "features"), "--out", str(work / "model")]) == 0
+                           str(work / "features"), "--out", str(work / name)]) == 0
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {"step": step, "s": seconds, "peak_rss_mb": peak}
-    if step == "train":
-        timings = json.loads((work / "model.timings.json").read_text())["epoch_s"]["0"]
+    if step.startswith("train@"):
+        from model.folder import ModelFolder
+
+        name = step.partition("@")[2]
+        timings = json.loads((work / f"{name}.timings.json").read_text())["epoch_s"]["0"]
         out["epoch_s"] = float(np.mean(timings[1:]))
+        folder = ModelFolder.from_pretrained(work / name / "checkpoints" / "seed_0")
+        out["parameters"] = sum(p.numel() for p in folder.model.parameters())
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["ambdsgdn", "ar_iigcn"],
+                        choices=["ambdsgdn", "ar_iigcn"])
     parser.add_argument("--child", nargs=2, metavar=("STEP", "WORK"))
     args = parser.parse_args()
     if args.child:
@@ -112,15 +123,16 @@ def main() -> None:
         print(f"# {size['dialogues']} dialogues, {size['utterances']} utterances, file {size['mb']:.0f} MB; "
               f"{os.cpu_count()} CPUs", flush=True)
         env = {**os.environ, "AMBDSGDN_FEATURE_STORE": str(work / "store"), "HF_HUB_OFFLINE": "1"}
-        for step in ("read", "prepare", "extract@text", "extract@audio", "extract@visual", "train"):
+        for step in ("read", "prepare", "extract@text", "extract@audio", "extract@visual",
+                     *(f"train@{m}" for m in args.models)):
             command = [sys.executable, __file__, "--epochs", str(args.epochs), "--child", step, str(work)]
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode:
                 print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
                 raise SystemExit(done.returncode)
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            extra = (f", {r['epoch_s']:.2f} s/epoch (mean of {args.epochs} after 1 warm-up)"
-                     if "epoch_s" in r else "")
+            extra = (f", {r['epoch_s']:.2f} s/epoch (mean of {args.epochs} after 1 warm-up), "
+                     f"{r['parameters'] / 1e6:.2f} M parameters" if "epoch_s" in r else "")
             print(f"{step:>15}: {r['s']:6.1f} s, peak RSS {r['peak_rss_mb']:5.0f} MB{extra}", flush=True)
 
 

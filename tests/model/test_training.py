@@ -94,3 +94,59 @@ def test_a_killed_training_resumes_to_the_same_checkpoint_and_curves(conversatio
     state = whole.checkpoint["state_dict"]
     assert all(torch.equal(state[k], resumed.checkpoint["state_dict"][k]) for k in state)
     assert not (tmp_path / "resume").exists()
+
+
+def test_the_training_step_drops_hidden_representations_after_the_warm_up_only(conversations, monkeypatch):
+    """Alg. 1-2 inside one training step: no modality dropout during the warm-up epochs; after it,
+    the dropout receives the hidden representations F_m that ``encode`` returned (not the input
+    features), and a dialogue left with no modality leaves the loss with its labels."""
+    import model.training as training
+    from config.train import TrainConfig
+
+    table, matrices, present, _ = conversations
+    table = table.assign(label=[["a", "b"][t % 2] for t in table["turn"]])
+    items = dialogues(table, ["a", "b"], None)
+    splits = {"train": items[:3], "dev": items[3:], "test": items[3:]}
+    config = TrainConfig(epochs=30, batch_size=3, lr=1e-2, warm_up_epochs=2, p_exe=1.0, q_rule="fixed", q_base=0.6,
+                         device="cpu", class_weights="none")
+    model_config = ModelConfig({"text": 6, "audio": 4}, 2, d_hidden=8, window=2, encoder_heads=2)
+    trainee = training.AMBDSGDNTrainee(0, model_config, config, splits, matrices, present)
+    steps: list[dict] = []
+    encode, dropout, loss = trainee.model.encode, training.adaptive_modality_dropout, training.total_loss
+
+    def spy_encode(*args, **kwargs):
+        hidden = encode(*args, **kwargs)
+        steps.append({"encoded": hidden})
+        return hidden
+
+    def spy_dropout(hidden, logits, labels, valid, **kwargs):
+        result = dropout(hidden, logits, labels, valid, **kwargs)
+        steps[-1].update(dropped_from=hidden, labels=labels, result=result)
+        return result
+
+    def spy_loss(logits, labels, scored, *args, **kwargs):
+        steps[-1].update(loss_labels=labels, loss_scored=scored)
+        return loss(logits, labels, scored, *args, **kwargs)
+
+    monkeypatch.setattr(trainee.model, "encode", spy_encode)
+    monkeypatch.setattr(training, "adaptive_modality_dropout", spy_dropout)
+    monkeypatch.setattr(training, "total_loss", spy_loss)
+    removed = 0
+    for epoch in range(1, 31):
+        before = len(steps)
+        list(trainee.train_epoch(epoch))
+        for step in steps[before:]:
+            if epoch <= config.warm_up_epochs:
+                assert "result" not in step, f"modality dropout ran in warm-up epoch {epoch}"
+                continue
+            assert "result" in step, f"no modality dropout in epoch {epoch}, after the warm-up"
+            hidden = [step["encoded"][m] for m in ("text", "audio")]
+            assert all(a is b for a, b in zip(step["dropped_from"], hidden))   # F_m, the encoder's output
+            assert all(h.shape[-1] == 8 for h in step["dropped_from"])         # d_hidden, not the features
+            kept = step["result"].kept
+            if "loss_labels" not in step:                                      # every dialogue lost everything
+                assert len(kept) == 0
+                continue
+            assert torch.equal(step["loss_labels"], step["labels"][kept])      # labels follow the kept dialogues
+            removed += len(kept) < 3
+    assert removed > 0                     # q = 0.6 on both modalities: some dialogue lost both at some step
