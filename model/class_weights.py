@@ -11,8 +11,10 @@ from config.vocabulary import check_class_weights
 
 
 def inverse_frequency(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """n / (k * n_c) per class (float64), from the train labels."""
-    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    """n / (k * n_c) per class (float64), from the train labels (-1, an unlabelled context
+    utterance, counts for no class)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes)
     return counts.sum() / (num_classes * np.maximum(counts, 1))
 
 

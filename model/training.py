@@ -88,9 +88,11 @@ def infer(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size:
 
 def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_size: int,
             device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, predictions) over every real utterance of ``items``."""
+    """(labels, predictions) over every labelled utterance of ``items`` (an unlabelled context
+    utterance, label -1, is no test item)."""
     out = infer(model, items, matrices, present, batch_size, device)
-    return out.gold, out.predicted
+    labelled = out.gold >= 0
+    return out.gold[labelled], out.predicted[labelled]
 
 
 class AMBDSGDNTrainee(Trainee):
@@ -135,8 +137,9 @@ class AMBDSGDNTrainee(Trainee):
         for b in batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng):
             self.trained_on.update(b.dialogue_ids)
             b = b.to(device)
-            scored = b.real if self.trainable_rows is None else b.real & _trainable(b, self.trainable_rows,
-                                                                                      device)
+            scored = b.real & (b.labels >= 0)       # -1: an unlabelled context utterance
+            if self.trainable_rows is not None:
+                scored = scored & _trainable(b, self.trainable_rows, device)
             labels, present = b.labels, b.present
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(device, config.precision):

@@ -3,14 +3,19 @@ on one corpus -> its table and figure.
 
     python -m pipeline.experiment run EXPERIMENT.yaml [--params params.yaml] [--set key=value ...]
         [--manifest data/prepared] [--features data/features] --out results/<corpus>/<name>
-        [--seeds 0 1 2] [--label TEXT] [--published iemocap|meld] [--command TEXT]
+        [--seeds 0 1 2] [--protocol standard|loso|cross] [--test-manifest DIR --test-features DIR]
+        [--label TEXT] [--published iemocap|meld] [--command TEXT]
     python -m pipeline.experiment render results/<corpus>/<name>.json [--label ...] [--published ...]
 
 ``run`` trains every distinct training setting of the experiment's points (one model per seed,
 epoch selected on dev), scores each point on test (with its test-time settings: noise, dialogue
 lengths) and writes ``<out>.json`` (every number), ``<out>.md`` (the paper's table, its own figures
-beside ours where ``--published`` names them) and ``<out>.png`` (the figure). ``render`` redraws the
-Markdown and PNG from a ``.json``. Experiment file format: :mod:`pipeline.lib.experiments`.
+beside ours where ``--published`` names them) and ``<out>.png`` (the figure). ``--protocol loso``:
+IEMOCAP's leave-one-session-out folds instead of the manifest's split (mean ± std over folds);
+``--protocol cross``: trained on this corpus, tested on the ``--test-manifest`` corpus' test split
+(the classes both share; features of the same extractor from ``--test-features``).
+``render`` redraws the Markdown and PNG from a ``.json``. Experiment file format:
+:mod:`pipeline.lib.experiments`.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from config.params import load_params
 from extractors import params_extensions
 from pipeline.cli import stage_main
 from pipeline.lib.experiment_report import figure, markdown
-from pipeline.lib.experiments import SECTIONS, read_experiment, run_experiment, write_result
+from pipeline.lib.experiments import PROTOCOLS, SECTIONS, read_experiment, run_experiment, write_result
 from pipeline.lib.timings import write_timings
 
 
@@ -44,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=Path, default=Path("data/features"))
     parser.add_argument("--out", type=Path, help="run: results/<corpus>/<name> (.json, .md, .png)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="standard")
+    parser.add_argument("--test-manifest", type=Path, help="cross: the test corpus' prepared folder")
+    parser.add_argument("--test-features", type=Path, help="cross: the test corpus' features folder")
     parser.add_argument("--label", default="", help="the corpus as titles name it")
     parser.add_argument("--published", choices=("iemocap", "meld"), default=None,
                         help="show the paper's figures for this corpus beside ours")
@@ -59,7 +67,13 @@ def run_cli(args: argparse.Namespace) -> None:
     experiment = read_experiment(args.path)
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
     started = time.perf_counter()
-    result = run_experiment(experiment, params, args.manifest, args.features, args.out, args.seeds)
+    test_corpus = None
+    if args.protocol == "cross":
+        if args.test_manifest is None or args.test_features is None:
+            raise ValueError("--protocol cross needs --test-manifest and --test-features (the test corpus)")
+        test_corpus = (args.test_manifest, args.test_features)
+    result = run_experiment(experiment, params, args.manifest, args.features, args.out, args.seeds,
+                            protocol=args.protocol, test_corpus=test_corpus)
     path = write_result(result, args.out)
     write_timings(path, {"minutes": (time.perf_counter() - started) / 60})   # beside, untracked
     render(path, args.label, args.published, args.command)

@@ -13,7 +13,7 @@ from config.params import set_value
 from config.schema import validate
 from tests.conftest import REPO
 
-DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), REPO / "benchmarks" / "text_only" / "README.md"])
+DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "benchmarks").glob("*/README.md")])
 PLACEHOLDER = re.compile(r"<\w+>|…|\.\.\.|\[-|\w\\?\|\w|\bFILE\b|\bROOT\b|\bNAME\b")   # usage lines, not commands
 
 

@@ -54,6 +54,14 @@ def markdown(result: dict, *, corpus_label: str = "", published: str | None = No
              f"{result.get('paper', '')}. Corpus `{result['corpus']}`, seeds "
              f"{', '.join(map(str, result['seeds']))}; {result['selection']}. Test wa-F1 / wa-ACC in %, "
              "mean ± sample std over seeds.", ""]
+    if result.get("protocol", "standard").startswith("cross"):
+        lines += [f"Protocol `{result['protocol']}` (test split of the second corpus), on the classes both "
+                  f"share: {', '.join(result['labels'])}; every other class is unlabelled context.", ""]
+    elif result.get("protocol", "standard") != "standard":
+        folds = next((len(r["folds"]) for r in result["points"] if "folds" in r), 0)
+        lines += [f"Protocol `{result['protocol']}`: leave-one-session-out, {folds} folds (one per session; "
+                  "dev = 10 % of the other sessions' dialogues); mean ± sample std over the folds of each "
+                  "fold's mean over seeds.", ""]
     if result.get("note"):
         lines += [result["note"], ""]
     header = ["point", "settings", "test wa-F1", "test wa-ACC", "dev wa-F1", "selected epochs",
@@ -101,6 +109,8 @@ def figure(result: dict, path: Path, *, corpus_label: str = "", published: str |
     kind = spec.get("kind", "bars")
     which, paper = published_for(result, published)
     title = result["title"] + (f" ({corpus_label})" if corpus_label else "")
+    if result.get("protocol", "standard") != "standard":
+        title += f", {result['protocol']}" + ("" if result["protocol"].startswith("cross") else " folds")
     if kind == "confusion":
         fig, axes = plt.subplots(1, len(rows), figsize=(0.9 + 0.75 * len(result["labels"]) * len(rows),
                                                         1.2 + 0.75 * len(result["labels"])), squeeze=False)

@@ -16,16 +16,27 @@ An experiment file (YAML) holds
 Points whose training settings agree share one training per seed: a test-time sweep (noise,
 dialogue length) trains once. Trained models wait in ``<out>.work/`` until the experiment is
 finished, so a killed run continues where it stopped (the params and inputs must be the same).
+
+Protocols (:data:`PROTOCOLS`): ``standard``, the manifest's own train/dev/test split; ``loso``,
+IEMOCAP's leave-one-session-out: one fold per session (read from the dialogue ids, ``Ses01...``),
+that session's dialogues the test split, a fixed 10 % of the other dialogues (seeded shuffle) dev,
+the rest train; a point's score is the mean ± sample std over folds of each fold's mean over seeds;
+``cross``, cross-corpus: trained (train and dev) on the given corpus, tested on another corpus' test
+split, both relabelled to the classes they share (:data:`SHARED_CLASSES`; an utterance of any other
+class stays in its dialogue as context, unlabelled: never trained on, never scored), on features of
+the same extractor.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from config.params import set_value
@@ -33,6 +44,8 @@ from config.paths import atomic_file, file_problem
 from config.schema import checked, validate
 from model.data import Dialogue, dialogues
 from model.device import pick_device
+from pipeline.lib import manifest as manifests
+from pipeline.lib.errorlog import ERROR_COLUMNS
 from pipeline.lib.inputs import Inputs, load_inputs
 from pipeline.lib.metrics import seed_stat
 from pipeline.lib.runs import checkpoint_paths, score_checkpoint, train_models
@@ -42,6 +55,13 @@ SECTIONS = ("model", "train", "extract")
 EVAL_KEYS = ("eval.noise", "eval.dialogue_length")
 FIGURES = ("bars", "line", "heatmap", "confusion")
 NOISE_SEED = 7919          # the test-time noise draw (per model seed and modality; reproducible)
+PROTOCOLS = ("standard", "loso", "cross")
+# Cross-corpus classes and the corpus labels each gathers (IEMOCAP's and MELD's spellings). IEMOCAP's
+# excited and frustrated, MELD's surprise, fear and disgust have no counterpart: left unlabelled.
+SHARED_CLASSES = {"neutral": ("neu", "neutral"), "joy": ("hap", "happy", "joy", "happiness"),
+                  "sadness": ("sad", "sadness"), "anger": ("ang", "angry", "anger")}
+LOSO_DEV_FRACTION = 0.1    # of the training sessions' dialogues, for epoch selection
+SESSION = re.compile(r"^Ses0*(\d+)")
 
 
 @dataclass
@@ -110,9 +130,14 @@ def with_settings(params: dict, settings: dict, seeds: list[int] | None = None) 
 
 
 def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, features_dir: Path,
-                   out: Path, seeds: list[int] | None = None, log=print) -> dict:
+                   out: Path, seeds: list[int] | None = None, log=print, protocol: str = "standard",
+                   test_corpus: tuple[Path, Path] | None = None) -> dict:
     """Train every distinct training setting of ``experiment`` (``seeds``, default the params'),
-    score each point on test, and return the result (what :func:`write_result` stores)."""
+    score each point on test (every fold's, with ``protocol="loso"``; ``test_corpus``' (manifest
+    folder, features folder) with ``protocol="cross"``), and return the result (what
+    :func:`write_result` stores)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     seeds = list(seeds or checked(params, SECTIONS)["train"].get("seeds", [0]))
     groups: dict[str, dict] = {}                       # training key -> params and its points
     for name, settings in experiment.points.items():
@@ -121,10 +146,55 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
         key = hashlib.sha256(json.dumps(point_params, sort_keys=True).encode()).hexdigest()[:16]
         groups.setdefault(key, {"params": point_params, "points": []})["points"].append(name)
     work = out.with_name(out.name + ".work")
+    m = manifests.read(manifest_dir)
+    train_corpus = m.corpus
+    if protocol == "standard":
+        rows = score_points(experiment, groups, manifest_dir, features_dir, work, log)
+    elif protocol == "cross":
+        if test_corpus is None:
+            raise ValueError("protocol cross: name the test corpus (--test-manifest and --test-features)")
+        train_dir, test_dir = work / "train" / "prepared", work / "test" / "prepared"
+        other = manifests.read(test_corpus[0])
+        shared = shared_classes(m, other)
+        for source, target in ((m, train_dir), (other, test_dir)):
+            if not (target / manifests.MANIFEST_FILE).is_file():
+                manifests.write(relabelled(source, shared), pd.DataFrame(columns=ERROR_COLUMNS), target)
+        rows = score_points(experiment, groups, train_dir, features_dir, work, log,
+                            test=(test_dir, test_corpus[1]))
+        m = manifests.read(test_dir)
+    else:
+        folds = {}
+        for fold, fold_manifest in session_folds(m):
+            fold_dir = work / fold / "prepared"
+            if not (fold_dir / manifests.MANIFEST_FILE).is_file():
+                manifests.write(fold_manifest, pd.DataFrame(columns=ERROR_COLUMNS), fold_dir)
+            tested = int((fold_manifest.table["split"] == "test").sum())
+            log(f"{experiment.name}: fold {fold} ({tested} test utterances)")
+            folds[fold] = score_points(experiment, groups, fold_dir, features_dir, work / fold, log)
+        rows = {name: over_folds({f: r[name] for f, r in folds.items()}) for name in experiment.points}
+    for name in rows:
+        rows[name]["settings"] = experiment.points[name]
+    return {"experiment": experiment.name, "title": experiment.title, "paper": experiment.paper,
+            "note": experiment.note, "corpus": m.corpus, "labels": m.labels, "seeds": seeds,
+            "protocol": protocol if protocol != "cross" else
+            f"cross: trained on {train_corpus}, tested on {m.corpus}",
+            "selection": "epoch with the best dev wa-F1 per seed; test scored once per point",
+            "figure": experiment.figure, "published": experiment.published,
+            "points": [{"point": name, **rows[name]} for name in experiment.points]}
+
+
+def score_points(experiment: Experiment, groups: dict[str, dict], manifest_dir: Path, features_dir: Path,
+                 work: Path, log, test: tuple[Path, Path] | None = None) -> dict[str, dict]:
+    """Every point scored on ``manifest_dir``'s test split (``test``: another corpus' manifest and
+    features folders), each training group trained once (or found finished in ``work``)."""
     rows: dict[str, dict] = {}
     for number, (key, group) in enumerate(groups.items(), 1):
         inputs = load_inputs(group["params"], manifest_dir, features_dir)
         folder = work / f"{key}-{inputs_digest(inputs)}"
+        if test is not None:
+            tested = load_inputs(group["params"], *test)
+            same_features(inputs, tested)
+            inputs = tested
         if not (folder / "done").is_file():
             log(f"{experiment.name}: training {number}/{len(groups)} (points {', '.join(group['points'])})")
             train_models(group["params"], manifest_dir, features_dir, folder, log=lambda _: None,
@@ -134,14 +204,84 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
         for name in group["points"]:
             _, evaluation = split_settings(experiment.points[name])
             rows[name] = score_point(checkpoint_paths(folder), inputs, evaluation, device)
-            rows[name]["settings"] = experiment.points[name]
             log(f"{experiment.name} {name}: test wa-F1 {describe(rows[name])}")
-    m = load_inputs(next(iter(groups.values()))["params"], manifest_dir, features_dir).manifest
-    return {"experiment": experiment.name, "title": experiment.title, "paper": experiment.paper,
-            "note": experiment.note, "corpus": m.corpus, "labels": m.labels, "seeds": seeds,
-            "selection": "epoch with the best dev wa-F1 per seed; test scored once per point",
-            "figure": experiment.figure, "published": experiment.published,
-            "points": [{"point": name, **rows[name]} for name in experiment.points]}
+    return rows
+
+
+def session_folds(m: manifests.Manifest) -> list[tuple[str, manifests.Manifest]]:
+    """IEMOCAP leave-one-session-out: per session, the manifest re-split (test = the session, dev =
+    :data:`LOSO_DEV_FRACTION` of the other dialogues by a seeded shuffle, train = the rest)."""
+    ids = list(dict.fromkeys(m.table["dialogue_id"]))
+    session = {}
+    for dialogue in ids:
+        found = SESSION.match(dialogue)
+        if not found:
+            raise ValueError(f"protocol loso: dialogue {dialogue!r} names no IEMOCAP session (Ses01...): "
+                             "leave-one-session-out needs IEMOCAP's dialogue ids")
+        session[dialogue] = int(found.group(1))
+    if len(set(session.values())) < 2:
+        raise ValueError("protocol loso: the manifest has one session only")
+    folds = []
+    for held_out in sorted(set(session.values())):
+        rest = sorted(d for d in ids if session[d] != held_out)
+        count = max(1, round(LOSO_DEV_FRACTION * len(rest)))
+        dev = {rest[i] for i in np.random.default_rng(0).permutation(len(rest))[:count]}
+        split = ["test" if session[d] == held_out else "dev" if d in dev else "train"
+                 for d in m.table["dialogue_id"]]
+        table = m.table.assign(split=split)
+        extra = {**m.extra_meta, "protocol": f"loso: session {held_out} held out"}
+        folds.append((f"session_{held_out}", manifests.Manifest(table, m.corpus, m.root, m.labels, extra)))
+    return folds
+
+
+def shared_classes(train: manifests.Manifest, test: manifests.Manifest) -> list[str]:
+    """The :data:`SHARED_CLASSES` both corpora have (in that order); refuses fewer than two."""
+    def has(m: manifests.Manifest, spellings: tuple[str, ...]) -> bool:
+        return any(label in spellings for label in m.labels)
+    shared = [c for c, spellings in SHARED_CLASSES.items()
+              if has(train, spellings) and has(test, spellings)]
+    if len(shared) < 2:
+        raise ValueError(f"protocol cross: {train.corpus} ({', '.join(train.labels)}) and {test.corpus} "
+                         f"({', '.join(test.labels)}) share fewer than two classes of "
+                         f"{', '.join(SHARED_CLASSES)}")
+    return shared
+
+
+def relabelled(m: manifests.Manifest, shared: list[str]) -> manifests.Manifest:
+    """``m`` with its labels renamed to the shared classes; every other class becomes a context
+    label (``context_labels``: its utterances stay in their dialogues, unlabelled)."""
+    rename = {spelling: c for c in shared for spelling in SHARED_CLASSES[c]}
+    table = m.table.assign(label=[rename.get(label, label) for label in m.table["label"]])
+    context = [label for label in m.labels if label not in rename]
+    return manifests.Manifest(table, m.corpus, m.root, list(shared),
+                              {**m.extra_meta, "relabelled_from": m.labels, "context_labels": context})
+
+
+def same_features(train: Inputs, test: Inputs) -> None:
+    """Cross-corpus scoring needs one feature space: the same extractor, params and width per modality."""
+    for modality, meta in train.metas.items():
+        other = test.metas[modality]
+        for key in ("extractor", "params", "dim"):
+            if meta.get(key) != other.get(key):
+                raise ValueError(f"protocol cross: the {modality} features differ in {key} "
+                                 f"({meta.get(key)!r} for training, {other.get(key)!r} for testing): "
+                                 "extract both corpora with the same extractor")
+
+
+def over_folds(per_fold: dict[str, dict]) -> dict:
+    """One point over the folds: each fold's mean over seeds, then mean ± sample std over folds."""
+    scored = {f: r for f, r in per_fold.items() if r.get("test_wa_f1")}
+    row = {"test_dialogues": sum(r["test_dialogues"] for r in per_fold.values()),
+           "test_utterances": sum(r["test_utterances"] for r in per_fold.values()),
+           "folds": per_fold}
+    if not scored:
+        return {**row, "note": "no fold has a test dialogue of this point"}
+    first = next(iter(scored.values()))
+    return {**row, **{key: seed_stat([r[key]["mean"] for r in scored.values()])
+                      for key in ("test_wa_f1", "test_wa_acc", "test_macro_f1", "dev_wa_f1")},
+            "selected_epochs": [e for r in scored.values() for e in r["selected_epochs"]],
+            "parameters": first["parameters"],
+            "confusion": np.sum([r["confusion"] for r in scored.values()], axis=0).tolist()}
 
 
 def inputs_digest(inputs: Inputs) -> str:

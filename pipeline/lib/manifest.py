@@ -297,7 +297,8 @@ def read(out_dir: Path | str) -> Manifest:
                         na_values={c: [""] for c in FLOAT_COLUMNS}, encoding="utf-8")
     table = normalize_columns(table)
     labelled = bool(meta.get("labelled", True))
-    validate(table, meta["labels"], source=str(path), labelled=labelled)
+    # context_labels: classes kept in their dialogues as unlabelled context, never scored (cross-corpus)
+    validate(table, meta["labels"] + meta.get("context_labels", []), source=str(path), labelled=labelled)
     extra = {k: v for k, v in meta.items() if k not in {"corpus", "root", "labels", "columns", "labelled"}}
     root = Path(meta["root"])
     root = root if root.is_absolute() else Path(os.path.normpath(out_dir / root))

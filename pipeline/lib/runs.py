@@ -148,7 +148,8 @@ def score_checkpoint(path: Path, inputs: Inputs, device: str = "cpu", items: lis
     test = dialogues(m.table, m.labels, "test") if items is None else items
     matrices = inputs.matrices if matrices is None else matrices
     out = infer(model, test, {k: matrices[k] for k in model.modalities}, inputs.present, 16, device)
-    report = {**classification_report(out.gold, out.predicted, m.labels),
+    labelled = out.gold >= 0               # an unlabelled context utterance (label -1) is not scored
+    report = {**classification_report(out.gold[labelled], out.predicted[labelled], m.labels),
               "selected_epoch": provenance["selected_epoch"], "seed": provenance["seed"],
               "dev_wa_f1": provenance["dev_wa_f1"], "features": config["features"],
               "train_dialogues": len(provenance.get("train_dialogues", [])),

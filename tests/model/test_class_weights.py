@@ -21,3 +21,10 @@ def test_inverse_frequency_is_sklearns_balanced_and_one_definition_serves_every_
 def test_an_unknown_choice_is_named():
     with pytest.raises(ValueError, match="train.class_weights='balanced': use inverse_frequency or none"):
         check_class_weights("balanced", "train.class_weights")
+
+
+def test_unlabelled_context_utterances_count_for_no_class():
+    from model.class_weights import inverse_frequency
+
+    np.testing.assert_allclose(inverse_frequency(np.array([0, 0, 1, -1, -1]), 2),
+                               inverse_frequency(np.array([0, 0, 1]), 2))

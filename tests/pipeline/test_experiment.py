@@ -3,6 +3,7 @@ test-time settings, results, tables and figures."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -159,3 +160,76 @@ def test_every_paper_experiment_is_valid_against_the_params_it_runs_with(path):
     for axis in ("x", "y", "series"):
         if axis in figure:
             assert all(figure[axis] in p for p in definition.points.values()), (path, axis)
+
+
+def test_leave_one_session_out_folds_hold_out_each_session(workdir, tmp_path):  # noqa: F811
+    from pipeline.lib import manifest
+
+    m = manifest.read(workdir / "prepared")
+    sessions = sorted({int(d[3:5]) for d in m.table["dialogue_id"]})
+    folds = experiments.session_folds(m)
+    assert [f for f, _ in folds] == [f"session_{s}" for s in sessions]
+    for fold, fm in folds:
+        held = int(fold.removeprefix("session_"))
+        by_split = fm.table.groupby("split")["dialogue_id"].agg(set)
+        assert {int(d[3:5]) for d in by_split["test"]} == {held}
+        assert all(int(d[3:5]) != held for d in by_split["train"] | by_split["dev"])
+        assert by_split["dev"] and not by_split["dev"] & by_split["train"]
+        assert len(fm.table) == len(m.table) and (fm.table["utterance_id"] == m.table["utterance_id"]).all()
+    path = write(tmp_path / "exp.yaml", {"points": {"a": {}, "narrow": {"model.window": 1}}})
+    result = experiments.run_experiment(read_experiment(path), params(train={"epochs": 1}), workdir / "prepared",
+                                        workdir / "features", tmp_path / "exp", seeds=[0], log=lambda _: None,
+                                        protocol="loso")
+    row = result["points"][0]
+    assert result["protocol"] == "loso" and list(row["folds"]) == [f for f, _ in folds]
+    per_fold = [r["test_wa_f1"]["mean"] for r in row["folds"].values()]
+    assert row["test_wa_f1"]["n"] == len(folds) and row["test_wa_f1"]["mean"] == pytest.approx(np.mean(per_fold))
+    assert row["test_utterances"] == len(m.table)           # every utterance is tested once, in its session's fold
+    renamed = m.table.assign(dialogue_id="dia" + m.table["dialogue_id"])
+    with pytest.raises(ValueError, match="dialogue 'diaSes.*' names no IEMOCAP session"):
+        experiments.session_folds(manifest.Manifest(renamed, m.corpus, m.root, m.labels))
+
+
+def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_on_shared_classes(workdir, tmp_path):  # noqa: F811
+    """The second corpus: the same utterances (so the same feature caches) with MELD's spellings and
+    without "hap": the shared classes are IEMOCAP's neu/sad/ang under MELD's names (not joy)."""
+    from pipeline.lib import manifest
+
+    m = manifest.read(workdir / "prepared")
+    meld_names = {"neu": "neutral", "sad": "sadness", "ang": "anger", "exc": "surprise", "fru": "disgust", "hap": "fear"}
+    other = manifest.Manifest(m.table.assign(label=[meld_names.get(x, x) for x in m.table["label"]]), "meld",
+                              m.root, ["neutral", "surprise", "fear", "sadness", "disgust", "anger"])
+    manifest.write(other, pd.DataFrame(), tmp_path / "meld" / "prepared")
+    shared = experiments.shared_classes(m, other)
+    assert shared == ["neutral", "sadness", "anger"]                 # hap has no counterpart here
+    relabelled = experiments.relabelled(m, shared)
+    assert relabelled.labels == shared and relabelled.extra_meta["context_labels"] == ["hap", "exc", "fru"]
+    kept = relabelled.table["label"].isin(shared)
+    assert kept.sum() == m.table["label"].isin(["neu", "sad", "ang"]).sum() and len(relabelled.table) == len(m.table)
+    path = write(tmp_path / "exp.yaml", {"points": {"full": {}}})
+    result = experiments.run_experiment(read_experiment(path), params(train={"epochs": 1}), workdir / "prepared",
+                                        workdir / "features", tmp_path / "exp", seeds=[0], log=lambda _: None,
+                                        protocol="cross", test_corpus=(tmp_path / "meld" / "prepared",
+                                                                       workdir / "features"))
+    assert result["protocol"] == "cross: trained on iemocap, tested on meld" and result["labels"] == shared
+    row = result["points"][0]
+    assert np.asarray(row["confusion"]).shape == (3, 3)
+    tested = manifest.read(tmp_path / "exp.work" / "test" / "prepared").table
+    assert np.sum(row["confusion"]) == tested.query("split == 'test'")["label"].isin(shared).sum()
+    alone = manifest.Manifest(m.table, "x", m.root, ["neu", "xyz"])
+    with pytest.raises(ValueError, match="share fewer than two classes"):
+        experiments.shared_classes(alone, other)
+    with pytest.raises(ValueError, match="name the test corpus"):
+        experiments.run_experiment(read_experiment(path), params(), workdir / "prepared", workdir / "features",
+                                   tmp_path / "exp2", protocol="cross")
+
+
+def test_cross_corpus_refuses_features_of_another_extractor():
+    from pipeline.lib.inputs import Inputs
+
+    def inputs(dim):
+        return Inputs(None, {}, {}, {"text": {"extractor": "transformers", "params": {"model": "m"}, "dim": dim}})
+
+    experiments.same_features(inputs(384), inputs(384))
+    with pytest.raises(ValueError, match="the text features differ in dim"):
+        experiments.same_features(inputs(384), inputs(768))
