@@ -14,10 +14,11 @@ EXTENSIONS = {**adapter_extensions(), **extractor_extensions()}
 REPO = Path(__file__).resolve().parents[2]
 # (grids/ hold sweep points, not params files)
 # (the benchmark's params.yaml holds only its DVC template's lists: tests/benchmarks checks it)
+# Stage params files: the benchmarks' DVC variables (params.yaml of each benchmark project), sweep
+# grids and experiment files are not (tests/pipeline/test_sweep.py and test_experiment.py check them).
 PARAMS_FILES = [REPO / "params.yaml"] + sorted(
     p for p in (REPO / "benchmarks").rglob("*.yaml")
-    if p.name not in ("dvc.yaml", "dvc.lock") and p.parent.name != "grids"
-    and p != REPO / "benchmarks" / "text_only" / "params.yaml")
+    if p.name not in ("dvc.yaml", "dvc.lock", "params.yaml") and p.parent.name not in ("grids", "experiments"))
 
 
 def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
