@@ -14,8 +14,10 @@ An experiment file (YAML) holds
 - ``published``: corpus -> point -> ``{wa_f1, wa_acc}``, the paper's own figures, shown as context.
 
 Points whose training settings agree share one training per seed: a test-time sweep (noise,
-dialogue length) trains once. Trained models wait in ``<out>.work/`` until the experiment is
-finished, so a killed run continues where it stopped (the params and inputs must be the same).
+dialogue length) trains once. Trained models are kept in ``.trained/`` beside the results, named by
+their params, inputs and training code (:func:`training_key`), so a killed run continues where it
+stopped and another experiment with the same configuration (Table 5's full model is Table 6's and
+Fig. 3's default point) reuses it; delete the folder to reclaim the space.
 
 Protocols (:data:`PROTOCOLS`): ``standard``, the manifest's own train/dev/test split; ``loso``,
 IEMOCAP's leave-one-session-out: one fold per session (read from the dialogue ids, ``Ses01...``),
@@ -28,6 +30,7 @@ the same extractor.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -54,6 +57,8 @@ from pipeline.lib.runs import checkpoint_paths, score_checkpoint, train_models
 SECTIONS = ("model", "train", "extract")
 EVAL_KEYS = ("eval.noise", "eval.dialogue_length")
 FIGURES = ("bars", "line", "heatmap", "confusion")
+REPO = Path(__file__).resolve().parents[2]
+TRAINED = ".trained"       # beside the results: trained models by training_key
 NOISE_SEED = 7919          # the test-time noise draw (per model seed and modality; reproducible)
 PROTOCOLS = ("standard", "loso", "cross")
 # Cross-corpus classes and the corpus labels each gathers (IEMOCAP's and MELD's spellings). IEMOCAP's
@@ -143,13 +148,14 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
     for name, settings in experiment.points.items():
         trained, _ = split_settings(settings)
         point_params = with_settings(params, trained, seeds)      # every point checked before any work
-        key = hashlib.sha256(json.dumps(point_params, sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps(point_params, sort_keys=True).encode()).hexdigest()
         groups.setdefault(key, {"params": point_params, "points": []})["points"].append(name)
-    work = out.with_name(out.name + ".work")
+    work = out.with_name(out.name + ".work")          # fold / relabelled manifests, removed at the end
+    store = out.parent / TRAINED
     m = manifests.read(manifest_dir)
     train_corpus = m.corpus
     if protocol == "standard":
-        rows = score_points(experiment, groups, manifest_dir, features_dir, work, log)
+        rows = score_points(experiment, groups, manifest_dir, features_dir, store, log)
     elif protocol == "cross":
         if test_corpus is None:
             raise ValueError("protocol cross: name the test corpus (--test-manifest and --test-features)")
@@ -159,7 +165,7 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
         for source, target in ((m, train_dir), (other, test_dir)):
             if not (target / manifests.MANIFEST_FILE).is_file():
                 manifests.write(relabelled(source, shared), pd.DataFrame(columns=ERROR_COLUMNS), target)
-        rows = score_points(experiment, groups, train_dir, features_dir, work, log,
+        rows = score_points(experiment, groups, train_dir, features_dir, store, log,
                             test=(test_dir, test_corpus[1]))
         m = manifests.read(test_dir)
     else:
@@ -170,7 +176,7 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
                 manifests.write(fold_manifest, pd.DataFrame(columns=ERROR_COLUMNS), fold_dir)
             tested = int((fold_manifest.table["split"] == "test").sum())
             log(f"{experiment.name}: fold {fold} ({tested} test utterances)")
-            folds[fold] = score_points(experiment, groups, fold_dir, features_dir, work / fold, log)
+            folds[fold] = score_points(experiment, groups, fold_dir, features_dir, store, log)
         rows = {name: over_folds({f: r[name] for f, r in folds.items()}) for name in experiment.points}
     for name in rows:
         rows[name]["settings"] = experiment.points[name]
@@ -184,13 +190,13 @@ def run_experiment(experiment: Experiment, params: dict, manifest_dir: Path, fea
 
 
 def score_points(experiment: Experiment, groups: dict[str, dict], manifest_dir: Path, features_dir: Path,
-                 work: Path, log, test: tuple[Path, Path] | None = None) -> dict[str, dict]:
+                 store: Path, log, test: tuple[Path, Path] | None = None) -> dict[str, dict]:
     """Every point scored on ``manifest_dir``'s test split (``test``: another corpus' manifest and
-    features folders), each training group trained once (or found finished in ``work``)."""
+    features folders), each training group trained once (or found finished in ``store``)."""
     rows: dict[str, dict] = {}
     for number, (key, group) in enumerate(groups.items(), 1):
         inputs = load_inputs(group["params"], manifest_dir, features_dir)
-        folder = work / f"{key}-{inputs_digest(inputs)}"
+        folder = store / training_key(group["params"], inputs)
         if test is not None:
             tested = load_inputs(group["params"], *test)
             same_features(inputs, tested)
@@ -284,6 +290,25 @@ def over_folds(per_fold: dict[str, dict]) -> dict:
             "confusion": np.sum([r["confusion"] for r in scored.values()], axis=0).tolist()}
 
 
+def training_key(params: dict, inputs: Inputs) -> str:
+    """A trained group's folder name: digests of its checked params, its inputs and the code that
+    trains (so an edit to the model never serves an older model)."""
+    return "-".join((hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16],
+                     inputs_digest(inputs), training_code_digest()))
+
+
+@functools.cache
+def training_code_digest() -> str:
+    """sha256 (16 hex digits) of the sources that train and load a model: ``model/``, ``config/``
+    and the pipeline modules that read inputs and write model folders."""
+    h = hashlib.sha256()
+    files = [*sorted(REPO.joinpath("model").rglob("*.py")), *sorted(REPO.joinpath("config").rglob("*.py")),
+             *(REPO / "pipeline" / "lib" / f"{name}.py" for name in ("runs", "inputs", "manifest"))]
+    for path in files:
+        h.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def inputs_digest(inputs: Inputs) -> str:
     """What a trained model depends on besides its params: the manifest and the features' identities."""
     h = hashlib.sha256(inputs.manifest.table.to_csv(index=False).encode())
@@ -352,7 +377,8 @@ def describe(row: dict) -> str:
 
 
 def write_result(result: dict, out: Path) -> Path:
-    """``<out>.json`` (every number); the work folder of a finished experiment is removed."""
+    """``<out>.json`` (every number); the work folder of a finished experiment (fold and
+    relabelled manifests) is removed; trained models stay in ``.trained/``."""
     path = out.with_suffix(".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "w") as fh:

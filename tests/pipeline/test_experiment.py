@@ -51,9 +51,9 @@ def test_points_that_train_alike_share_one_training(workdir, tmp_path, monkeypat
     assert rows["none"]["test_dialogues"] == 0 and "test_wa_f1" not in rows["none"]
     assert 0 < rows["long"]["test_dialogues"] <= clean["test_dialogues"]
     assert np.sum(clean["confusion"]) == 2 * clean["test_utterances"]   # summed over the two seeds
-    assert (out.parent / "exp.work").is_dir()                 # kept until the result is written
+    assert len([p for p in (out.parent / ".trained").iterdir() if p.is_dir()]) == 2   # one per training
     path_json = experiments.write_result(result, out)
-    assert not (out.parent / "exp.work").exists()
+    assert len([p for p in (out.parent / ".trained").iterdir() if p.is_dir()]) == 2   # kept
     experiment.render(path_json, label="unit", published=None)
     table = (out.parent / "exp.md").read_text()
     assert "| noisy | model.window=2, eval.noise=3.0 |" in table and "| none |" in table
@@ -84,8 +84,18 @@ def test_a_killed_experiment_reuses_finished_trainings(workdir, tmp_path, monkey
     assert calls == [2, 3, "again"]                          # window 2 was not trained twice
     monkeypatch.setattr(lib, "train_models", real)
     experiments.write_result(first, out)
-    fresh = experiments.run_experiment(*run, seeds=[0], log=lambda _: None)
+    elsewhere = (*run[:4], tmp_path / "other" / "exp")                # its own .trained: trains afresh
+    fresh = experiments.run_experiment(*elsewhere, seeds=[0], log=lambda _: None)
     assert fresh["points"] == first["points"]                # resumed = uninterrupted (CPU determinism)
+    # Another experiment beside it with one of the same configurations reuses that training ...
+    monkeypatch.setattr(lib, "train_models", lambda *a, **k: (calls.append("b"), real(*a, **k))[1])
+    other = write(tmp_path / "other.yaml", {"points": {"same_as_a": {"model.window": 2}}})
+    experiments.run_experiment(read_experiment(other), *run[1:], seeds=[0], log=lambda _: None)
+    assert calls == [2, 3, "again"]
+    # ... unless the training code changed.
+    monkeypatch.setattr(lib, "training_code_digest", lambda: "edited")
+    experiments.run_experiment(read_experiment(other), *run[1:], seeds=[0], log=lambda _: None)
+    assert calls == [2, 3, "again", "b"]
 
 
 def test_noise_is_scaled_by_the_train_std_and_touches_present_test_vectors_only(workdir):  # noqa: F811
