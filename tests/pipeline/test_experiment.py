@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipeline import experiment
-from pipeline.lib import experiments
+from pipeline.lib import experiments, protocols
 from pipeline.lib.experiments import read_experiment
 from tests.conftest import REPO
 from tests.pipeline.test_train_evaluate import params, workdir  # noqa: F401  (the module's fixture)
@@ -177,7 +177,7 @@ def test_leave_one_session_out_folds_hold_out_each_session(workdir, tmp_path):  
 
     m = manifest.read(workdir / "prepared")
     sessions = sorted({int(d[3:5]) for d in m.table["dialogue_id"]})
-    folds = experiments.session_folds(m)
+    folds = protocols.session_folds(m)
     assert [f for f, _ in folds] == [f"session_{s}" for s in sessions]
     for fold, fm in folds:
         held = int(fold.removeprefix("session_"))
@@ -197,7 +197,7 @@ def test_leave_one_session_out_folds_hold_out_each_session(workdir, tmp_path):  
     assert row["test_utterances"] == len(m.table)           # every utterance is tested once, in its session's fold
     renamed = m.table.assign(dialogue_id="dia" + m.table["dialogue_id"])
     with pytest.raises(ValueError, match="dialogue 'diaSes.*' names no IEMOCAP session"):
-        experiments.session_folds(manifest.Manifest(renamed, m.corpus, m.root, m.labels))
+        protocols.session_folds(manifest.Manifest(renamed, m.corpus, m.root, m.labels))
 
 
 def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_on_shared_classes(workdir, tmp_path):  # noqa: F811
@@ -210,9 +210,9 @@ def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_on_shared_clas
     other = manifest.Manifest(m.table.assign(label=[meld_names.get(x, x) for x in m.table["label"]]), "meld",
                               m.root, ["neutral", "surprise", "fear", "sadness", "disgust", "anger"])
     manifest.write(other, pd.DataFrame(), tmp_path / "meld" / "prepared")
-    shared = experiments.shared_classes(m, other)
+    shared = protocols.shared_classes(m, other)
     assert shared == ["neutral", "sadness", "anger"]                 # hap has no counterpart here
-    relabelled = experiments.relabelled(m, shared)
+    relabelled = protocols.relabelled(m, shared)
     assert relabelled.labels == shared and relabelled.extra_meta["context_labels"] == ["hap", "exc", "fru"]
     kept = relabelled.table["label"].isin(shared)
     assert kept.sum() == m.table["label"].isin(["neu", "sad", "ang"]).sum() and len(relabelled.table) == len(m.table)
@@ -228,7 +228,7 @@ def test_cross_corpus_trains_on_one_corpus_and_tests_on_the_other_on_shared_clas
     assert np.sum(row["confusion"]) == tested.query("split == 'test'")["label"].isin(shared).sum()
     alone = manifest.Manifest(m.table, "x", m.root, ["neu", "xyz"])
     with pytest.raises(ValueError, match="share fewer than two classes"):
-        experiments.shared_classes(alone, other)
+        protocols.shared_classes(alone, other)
     with pytest.raises(ValueError, match="name the test corpus"):
         experiments.run_experiment(read_experiment(path), params(), workdir / "prepared", workdir / "features",
                                    tmp_path / "exp2", protocol="cross")
@@ -240,6 +240,6 @@ def test_cross_corpus_refuses_features_of_another_extractor():
     def inputs(dim):
         return Inputs(None, {}, {}, {"text": {"extractor": "transformers", "params": {"model": "m"}, "dim": dim}})
 
-    experiments.same_features(inputs(384), inputs(384))
+    protocols.same_features(inputs(384), inputs(384))
     with pytest.raises(ValueError, match="the text features differ in dim"):
-        experiments.same_features(inputs(384), inputs(768))
+        protocols.same_features(inputs(384), inputs(768))
