@@ -243,3 +243,32 @@ def test_cross_corpus_refuses_features_of_another_extractor():
     protocols.same_features(inputs(384), inputs(384))
     with pytest.raises(ValueError, match="the text features differ in dim"):
         protocols.same_features(inputs(384), inputs(768))
+
+
+@pytest.mark.parametrize("figure", [{"kind": "bars"}, {"kind": "line", "x": "model.window"},
+                                    {"kind": "line", "x": "model.window", "series": "model.name"},
+                                    {"kind": "heatmap", "x": "model.window", "y": "train.p_exe"},
+                                    {"kind": "heatmap", "x": "model.window", "series": "model.name"},
+                                    {"kind": "confusion"}], ids=lambda f: "-".join(map(str, f.values())))
+def test_every_figure_kind_draws_and_the_table_shows_the_paper_beside_ours(tmp_path, figure):
+    from pipeline.lib.experiment_report import figure as draw
+    from pipeline.lib.experiment_report import markdown
+
+    def stat(mean):
+        return {"mean": mean, "sample_std": 0.01, "n": 3, "per_seed": [mean] * 3}
+
+    points = [{"point": f"w{w}-{m}-{p}", "settings": {"model.window": w, "model.name": m, "train.p_exe": p},
+               "test_wa_f1": stat(0.5 + w / 100), "test_wa_acc": stat(0.5), "dev_wa_f1": stat(0.4),
+               "selected_epochs": [1, 2, 3], "test_dialogues": 3, "confusion": [[3, 1], [0, 2]]}
+              for w in (1, 5) for m in ("ambdsgdn", "ar_iigcn") for p in (0.3, 0.5)]
+    points.append({"point": "empty", "settings": {"model.window": 9, "model.name": "ambdsgdn", "train.p_exe": 0.3},
+                   "test_dialogues": 0, "note": "no test dialogue matches eval.dialogue_length"})
+    result = {"experiment": "x", "title": "X", "paper": "Table 0", "corpus": "iemocap", "labels": ["a", "b"],
+              "seeds": [0, 1, 2], "selection": "dev", "figure": figure, "protocol": "standard",
+              "published": {"iemocap": {"w1-ambdsgdn-0.3": {"wa_f1": 61.0, "wa_acc": 62.0}}}, "points": points}
+    draw(result, tmp_path / "x.png", published="iemocap")
+    assert (tmp_path / "x.png").stat().st_size > 5000
+    table = markdown(result, published="iemocap", command="dvc repro demo@x")
+    assert "| w1-ambdsgdn-0.3 | model.window=1, model.name=ambdsgdn, train.p_exe=0.3 | 51.00 ± 1.00 |" in table
+    assert "| 61.00 | 62.00 |" in table and "| empty |" in table and "Reproduce: `dvc repro demo@x`" in table
+    assert "paper IEMOCAP" not in markdown(result, published="meld")   # only the corpus it names
