@@ -30,6 +30,8 @@ def cell(stat: dict | None) -> str:
 def settings_text(settings: dict) -> str:
     """``key=value, ...`` with lists and mappings in YAML's flow style (``[text, audio]``)."""
     def text(value) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
         if isinstance(value, list):
             return "[" + ", ".join(map(text, value)) + "]"
         if isinstance(value, dict):
