@@ -38,7 +38,7 @@ def render(result_path: Path, label: str = "", published: str | None = None, com
     stem = Path(result_path).with_suffix("")
     table = markdown(result, corpus_label=label, published=published, command=command)
     stem.with_suffix(".md").write_text(table)
-    figure(result, stem.with_suffix(".png"), corpus_label=label, published=published)
+    figure(result, stem.with_suffix(".png"), corpus_label=label, published=published, command=command)
     print(f"{result['experiment']}: -> {stem.with_suffix('.md')}, {stem.with_suffix('.png')}")
 
 

@@ -104,8 +104,10 @@ def _std(row: dict, metric: str) -> float:
     return 100 * (stat.get("sample_std") or 0.0) if stat else 0.0
 
 
-def figure(result: dict, path: Path, *, corpus_label: str = "", published: str | None = None) -> Path:
-    """Draw ``result`` as its experiment file's figure into ``path`` (PNG)."""
+def figure(result: dict, path: Path, *, corpus_label: str = "", published: str | None = None,
+           command: str = "") -> Path:
+    """Draw ``result`` as its experiment file's figure into ``path`` (PNG), ``command`` (the one
+    that produced it) printed under it."""
     plt = pyplot()
     spec, rows = result["figure"], result["points"]
     kind = spec.get("kind", "bars")
@@ -132,7 +134,9 @@ def figure(result: dict, path: Path, *, corpus_label: str = "", published: str |
         ax.legend(fontsize=8)
     fig.suptitle(title + f"\nseeds {', '.join(map(str, result['seeds']))}, epochs selected on dev",
                  fontsize=9)
-    fig.tight_layout()
+    if command:
+        fig.text(0.5, 0.005, command, ha="center", va="bottom", fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, 0.03 if command else 0, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
