@@ -1,11 +1,10 @@
 """benchmarks/paper, the paper's experiments as their own DVC project (its stages, deps and results)."""
 import json
 import re
-import subprocess
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run
 
 PAPER = REPO / "benchmarks" / "paper"
 PACKAGES = {"../../config", "../../pipeline", "../../model", "../../extractors"}
@@ -32,8 +31,8 @@ def test_each_stage_runs_one_experiment_file_and_tracks_the_code_it_imports():
 def test_it_is_a_project_of_its_own():
     """The root project's `dvc repro` (make demo) never runs, lists or waits for these stages."""
     assert (PAPER / ".dvc" / "config").is_file()
-    listed = subprocess.run(["dvc", "stage", "list"], cwd=REPO, capture_output=True, text=True, check=True)
-    assert "demo@table4" not in listed.stdout and "evaluate" in listed.stdout
+    listed = run(["dvc", "stage", "list"], REPO)
+    assert "demo@table4" not in listed and "evaluate" in listed
 
 
 def test_committed_results_match_their_tables():
