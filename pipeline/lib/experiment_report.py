@@ -55,7 +55,7 @@ def markdown(result: dict, *, corpus_label: str = "", published: str | None = No
     lines = [title, "",
              f"{result.get('paper', '')}. Corpus `{result['corpus']}`, seeds "
              f"{', '.join(map(str, result['seeds']))}; {result['selection']}. Test wa-F1 / wa-ACC in %, "
-             "mean ± sample std over seeds.", ""]
+             f"mean ± sample std over {'folds' if 'folds' in result['points'][0] else 'seeds'}.", ""]
     if result.get("protocol", "standard").startswith("cross"):
         lines += [f"Protocol `{result['protocol']}` (test split of the second corpus), on the classes both "
                   f"share: {', '.join(result['labels'])}; every other class is unlabelled context.", ""]
