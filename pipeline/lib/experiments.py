@@ -43,7 +43,7 @@ from model.device import pick_device
 from pipeline.lib import manifest as manifests
 from pipeline.lib.errorlog import ERROR_COLUMNS
 from pipeline.lib.inputs import Inputs, load_inputs
-from pipeline.lib.metrics import seed_stat
+from pipeline.lib.metrics import format_stat, seed_stat
 from pipeline.lib.protocols import over_folds, relabelled, same_features, session_folds, shared_classes
 from pipeline.lib.runs import checkpoint_paths, score_checkpoint, train_models
 
@@ -184,7 +184,7 @@ def score_points(experiment: Experiment, groups: dict[str, dict], manifest_dir: 
     rows: dict[str, dict] = {}
     for number, (key, group) in enumerate(groups.items(), 1):
         inputs = load_inputs(group["params"], manifest_dir, features_dir)
-        folder = store / training_key(group["params"], inputs)
+        folder = store / training_key(key, inputs)
         if test is not None:
             tested = load_inputs(group["params"], *test)
             same_features(inputs, tested)
@@ -202,11 +202,10 @@ def score_points(experiment: Experiment, groups: dict[str, dict], manifest_dir: 
     return rows
 
 
-def training_key(params: dict, inputs: Inputs) -> str:
-    """A trained group's folder name: digests of its checked params, its inputs and the code that
-    trains (so an edit to the model never serves an older model)."""
-    return "-".join((hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16],
-                     inputs_digest(inputs), training_code_digest()))
+def training_key(params_digest: str, inputs: Inputs) -> str:
+    """A trained group's folder name: the digest of its checked params (the group's key), of its
+    inputs and of the code that trains (so an edit to the model never serves an older model)."""
+    return "-".join((params_digest[:16], inputs_digest(inputs), training_code_digest()))
 
 
 @functools.cache
@@ -282,10 +281,7 @@ def score_point(checkpoints: list[Path], inputs: Inputs, evaluation: dict, devic
 
 def describe(row: dict) -> str:
     stat = row.get("test_wa_f1")
-    if not stat:
-        return "— (" + row.get("note", "no score") + ")"
-    spread = f" ± {100 * stat['sample_std']:.2f}" if stat.get("sample_std") is not None else ""
-    return f"{100 * stat['mean']:.2f}{spread} (n = {stat['n']})"
+    return format_stat(stat) if stat else "— (" + row.get("note", "no score") + ")"
 
 
 def write_result(result: dict, out: Path) -> Path:
