@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import vocabulary
-from config.vocabulary import DEFAULT_DEVICE, DEFAULT_PRECISION, MODALITIES, PRECISIONS
+from config.vocabulary import (
+    DEFAULT_DEVICE,
+    DEFAULT_LAUNCHER,
+    DEFAULT_PRECISION,
+    LAUNCHERS,
+    MODALITIES,
+    PARALLEL_MODES,
+    PRECISIONS,
+)
 
 REQUIRED = object()   # an extra key without a default (absent stays absent)
 
@@ -207,8 +215,9 @@ def moved(section: Section, **hints: str) -> Section:
 
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
-    return Section({"modalities": list[str], "device": str, "precision": str},
-                   {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE, "precision": DEFAULT_PRECISION})
+    return Section({"modalities": list[str], "device": str, "precision": str, "launcher": str},
+                   {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE, "precision": DEFAULT_PRECISION,
+                    "launcher": DEFAULT_LAUNCHER})
 
 
 def check_modalities(value: list[str]) -> None:
@@ -222,6 +231,14 @@ def check_device(value: str) -> None:
     """auto | cpu | cuda | cuda:<n> (whether CUDA is there is checked where the device is used)."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise ParamsError(f"device: {value!r} is not a device (auto, cpu, cuda, cuda:1)")
+
+
+def check_launcher(value: str) -> None:
+    """``python`` or ``torchrun [options]`` (the program the DVC command runs the stage with)."""
+    words = value.split()
+    if not words or words[0] not in LAUNCHERS or (words[0] == "python" and len(words) > 1):
+        raise ParamsError(f"launcher: {value!r}: use python (one process) or torchrun [options], "
+                          f"e.g. 'torchrun --standalone --nproc_per_node 2' (docs/parallel.md)")
 
 
 # Each section's schema is built from its own module of this package, imported only when a stage
@@ -264,7 +281,8 @@ def _model() -> Section:
 def _train() -> Section:
     from config.train import TrainConfig
 
-    section = from_dataclass(TrainConfig, exclude=("device", "precision"), extra={"seeds": (list[int], [0])})
+    section = from_dataclass(TrainConfig, exclude=("device", "precision"),
+                             extra={"seeds": (list[int], [0]), "parallel": (str, PARALLEL_MODES[0])})
     return moved(section, device=DEVICE_MOVED, amp=PRECISION_MOVED)
 
 
@@ -340,6 +358,7 @@ def validate(params: Mapping[str, Any], source: str = "params", extensions: Exte
                 raise ParamsError(f"{key}: expected {_type_name(hint)}, got {_describe(value)}")
         check_modalities(out["modalities"])
         check_device(out["device"])
+        check_launcher(out["launcher"])
         if out["precision"] not in PRECISIONS:
             raise ParamsError(f"precision: {out['precision']!r}: use one of {', '.join(PRECISIONS)}")
         for name, value in params.items():

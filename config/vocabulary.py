@@ -16,6 +16,13 @@ DEFAULT_DEVICE = "auto"   # the top-level ``device``: auto | cpu | cuda | cuda:<
 # or bf16 autocast (fp16 with loss scaling when training), or fp32. The CPU computes in fp32.
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_PRECISION = "fp16"
+# The top-level ``launcher``: what the extract and train stages' DVC commands start with. ``python``
+# (one process) or ``torchrun ...`` (several; docs/parallel.md). DVC reads it; no stage does.
+DEFAULT_LAUNCHER = "python"
+LAUNCHERS = ("python", "torchrun")
+# train.parallel, what several launched processes share in the train stage: one seed each (the
+# same bits as one after another) | every seed's batches, a share of each one's dialogues per rank
+PARALLEL_MODES = ("seeds", "dialogues")
 
 # prepare.on_missing_media, what an utterance whose media file is missing or unreadable becomes:
 #   keep - keep the utterance, blank the path; extractors give it a zero vector + mask

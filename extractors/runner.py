@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from config.vocabulary import SOURCE_COLUMN
 from extractors.base import Extractor, UtteranceFailure
 from extractors.cache import write_cache
 from extractors.store import FeatureStore
+from model.distributed import World, gather
 
 # mask: the utterance keeps a zero vector and mask=False (the model treats the modality as absent)
 # drop: same storage; consumers drop masked utterances from training (evaluation still sees them)
@@ -56,15 +58,30 @@ class Collected:
     shelf: Path
 
 
+def shard_rows(table: pd.DataFrame, modality: str, world: World) -> pd.DataFrame:
+    """This rank's rows: the table's distinct sources (a text, a media file) in order of first
+    appearance, dealt round-robin, each with all its rows. Deterministic, and an input said or
+    filmed twice is computed by one rank only."""
+    source = table[SOURCE_COLUMN[modality]].astype(str)
+    mine = set(world.shard(list(pd.unique(source))))
+    return table[source.isin(mine)]
+
+
 def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: dict,
             store: FeatureStore | None = None, chunk_size: int = 128, progress: bool = True,
-            labelled: bool = True) -> Collected:
+            labelled: bool = True, shard: World = World(), known_failures: dict[str, str] | None = None
+            ) -> Collected:
     """Features for every row of ``table``: looked up in the store by input fingerprint, the rest
     computed (one computation per distinct input) and filed in the store chunk by chunk, so an
     interrupted run resumes. Failures (with their reason) and non-finite vectors are not vectors.
-    ``labelled``: the table's splits are real (a manifest to train on, not one to predict on)."""
+    ``labelled``: the table's splits are real (a manifest to train on, not one to predict on).
+    ``shard``: only this rank's rows (:func:`shard_rows`; the extractor still prepares the whole
+    table: a text's context comes from rows of any shard). ``known_failures``: utterance id ->
+    reason, failed already in this run (by another rank): recorded, not retried."""
     started = time.perf_counter()
     extractor.prepare_inputs(table, labelled)
+    if shard.size > 1:
+        table = shard_rows(table, extractor.modality, shard)
     store = store or FeatureStore()
     shelf = store.shelf(extractor.modality, extractor.name, extractor.identity_hash(), extractor.dim,
                         {"modality": extractor.modality, "extractor": extractor.name,
@@ -74,17 +91,19 @@ def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: di
     vectors = {uid: found[key] for uid, key in keys.items() if key in found}
     counters = {uid: found_stats[key] for uid, key in keys.items() if key in found}
     lookup_s = time.perf_counter() - started
-    todo = table[~table["utterance_id"].isin(vectors)]
+    failures = {u: r for u, r in (known_failures or {}).items() if u in keys and u not in vectors}
+    known = len(failures)
+    todo = table[~table["utterance_id"].isin(vectors) & ~table["utterance_id"].isin(failures)]
     # One computation per distinct input (e.g. a transcript said many times): every utterance with
     # that input gets the same vector, bit for bit, whether it was computed now or taken from the store.
     sharing: dict[str, list[str]] = {}
     for uid in todo["utterance_id"]:
         sharing.setdefault(keys[uid], []).append(uid)
     distinct = todo[todo["utterance_id"].isin([uids[0] for uids in sharing.values()])]
-    failures: dict[str, str] = {}
     timing = {"lookup_s": lookup_s, "load_s": 0.0, "model_s": 0.0}
-    bar = tqdm(total=len(distinct), unit="utt", desc=f"extract {extractor.modality} ({extractor.name})",
-               disable=not progress or distinct.empty, mininterval=1.0)
+    who = ", ".join(filter(None, [extractor.name, shard.label()]))
+    bar = tqdm(total=len(distinct), unit="utt", mininterval=1.0, desc=f"extract {extractor.modality} ({who})",
+               disable=not progress or distinct.empty or not shard.main)
     for start in range(0, len(distinct), chunk_size):
         chunk = distinct.iloc[start:start + chunk_size]
         ids, feats = [], []
@@ -107,7 +126,8 @@ def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: di
         del vectors[uid]
         failures[uid] = "non-finite feature values"
     elapsed = time.perf_counter() - started
-    return Collected(keys, vectors, failures, counters, len(table) - len(todo), len(distinct),
+    return Collected(keys, vectors, failures, counters, len(table) - len(todo) - known,
+                     len(distinct),
                      {**timing, "total_s": elapsed,
                       "utt_per_s": len(distinct) / elapsed if elapsed and len(distinct) else 0.0},
                      shelf.path)
@@ -116,17 +136,30 @@ def collect(table: pd.DataFrame, media_path, extractor: Extractor, *, params: di
 def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path, *,
             params: dict, store: FeatureStore | None = None, chunk_size: int = 128,
             on_failure: str = "mask", max_failed_fraction: float = 0.1,
-            progress: bool = True, labelled: bool = True) -> dict:
+            progress: bool = True, labelled: bool = True, world: World = World()) -> dict | None:
     """The cache of ``table`` (:func:`collect`, then :func:`~extractors.cache.write_cache`); return
     the cache's meta plus this run's report (``reused``, ``computed``, ``timings``, ``store``), which
     is printed but not written into the cache: the cache's content depends only on the inputs, so
-    DVC sees an unchanged output when the same features are assembled again."""
+    DVC sees an unchanged output when the same features are assembled again.
+
+    In a launch of several processes (``world``) each rank computes its shard into the store
+    (:func:`collect` with ``shard``), then rank 0, once every rank has reported its failures,
+    assembles the cache from the store: the same bytes a single process writes. Other ranks
+    return None."""
     if on_failure not in FAILURE_POLICIES:
         raise ValueError(f"extract.{extractor.modality}.on_failure={on_failure!r}: "
                          f"use one of {', '.join(FAILURE_POLICIES)}")
     store = store or FeatureStore()
-    got = collect(table, media_path, extractor, params=params, store=store, chunk_size=chunk_size,
-                  progress=progress, labelled=labelled)
+    kwargs = dict(params=params, store=store, chunk_size=chunk_size, progress=progress, labelled=labelled)
+    known, shards = None, []
+    if world.size > 1:
+        part = collect(table, media_path, extractor, shard=world, **kwargs)
+        shards = gather({"rank": world.rank, "failures": part.failures, "computed": part.computed,
+                         "reused": part.reused, "utterances": len(part.keys), "timings": part.timings}, world)
+        if not world.main:
+            return None
+        known = {u: r for s in shards for u, r in s["failures"].items()}
+    got = collect(table, media_path, extractor, known_failures=known, **kwargs)
     meta = _report(table, got, extractor, params, on_failure)
     ids = table["utterance_id"].tolist()
     error = None
@@ -141,8 +174,17 @@ def extract(table: pd.DataFrame, media_path, extractor: Extractor, out_dir: Path
                 {**meta, "identity_hash": extractor.identity_hash()}, complete=error is None)
     if error:
         raise ExtractionError(error)
-    return {**meta, "reused": got.reused, "computed": got.computed, "timings": got.timings,
-            "store": {"root": str(store.root), "shelf": got.shelf.name}}
+    report = {**meta, "reused": got.reused, "computed": got.computed, "timings": got.timings,
+              "store": {"root": str(store.root), "shelf": got.shelf.name}}
+    if shards:       # what the ranks did: the assembly itself only looked vectors up
+        report["ranks"] = [{k: v for k, v in s.items() if k != "failures"} for s in shards]
+        report["computed"] = sum(s["computed"] for s in shards) + got.computed
+        report["reused"] = sum(s["reused"] for s in shards)
+        elapsed = max(s["timings"]["total_s"] for s in shards) + got.timings["total_s"]
+        report["timings"] = {**{k: sum(s["timings"][k] for s in shards) for k in ("load_s", "model_s")},
+                             "lookup_s": got.timings["lookup_s"], "total_s": elapsed,
+                             "utt_per_s": report["computed"] / elapsed if elapsed else 0.0}
+    return report
 
 
 def _batches(chunk: pd.DataFrame, media_path, extractor: Extractor, timing: dict,

@@ -38,6 +38,7 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
     """AR-IIGCN's optimiser steps on the AMB-DSGDN trainer's data, evaluation and state."""
 
     architecture = ARIIGCN
+    data_parallel = False    # its discriminator steps exchange no gradients yet: seeds in parallel only
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

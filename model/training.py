@@ -25,8 +25,9 @@ from config.train import TrainConfig
 from model.ambdsgdn import AMBDSGDN
 from model.class_weights import loss_weights
 from model.classifier import total_loss
-from model.data import Batch, Dialogue, batches
+from model.data import BUCKET, Batch, Dialogue, batches, collate, length_batches
 from model.device import autocast, grad_scaler, optimizer_step, pick_device
+from model.distributed import World, all_gather, average_gradients
 from model.engine import Progress, Trainee, finish, fit
 from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
@@ -95,6 +96,19 @@ def predict(model: AMBDSGDN, items: list[Dialogue], matrices, present, batch_siz
     return out.gold[labelled], out.predicted[labelled]
 
 
+def rank_batches(items: list[Dialogue], batch_size: int, matrices, present, rng: np.random.Generator,
+                 world: World) -> Iterator[Batch | None]:
+    """The training batches of :func:`model.data.batches`; with data parallelism (``world``) every
+    rank draws the same batches (the same seed) and keeps its share of each one's dialogues
+    (:meth:`World.shard`), None where that share is empty (the rank still joins the step)."""
+    if world.size == 1:
+        yield from batches(items, batch_size, matrices, present, rng)
+        return
+    for group in length_batches([len(d.rows) for d in items], batch_size, rng, window=BUCKET):
+        mine = world.shard(list(group))
+        yield collate([items[i] for i in mine], matrices, present) if mine else None
+
+
 class AMBDSGDNTrainee(Trainee):
     """One seed of AMB-DSGDN on the engine (:func:`model.engine.fit`): an epoch of shuffled
     dialogue batches (Alg. 2 after the warm-up), then one dev evaluation per epoch; the curve row
@@ -102,10 +116,16 @@ class AMBDSGDNTrainee(Trainee):
     each modality and the epoch's seconds."""
 
     architecture: type[torch.nn.Module] = AMBDSGDN
+    data_parallel = True     # train_epoch shares each batch's dialogues among the ranks of ``world``
 
     def __init__(self, seed: int, model_config, config: TrainConfig,
                  splits: dict[str, list[Dialogue]], matrices, present,
-                 trainable_rows: np.ndarray | None = None, reference_protocol: bool = True) -> None:
+                 trainable_rows: np.ndarray | None = None, reference_protocol: bool = True, *,
+                 world: World = World()) -> None:
+        if world.size > 1 and not self.data_parallel:
+            raise ValueError(f"train.parallel=dialogues: {self.architecture.__name__}'s trainer has no "
+                             f"data-parallel mode; use train.parallel=seeds (docs/parallel.md)")
+        self.world = world                  # data parallelism over dialogues (size 1: none)
         self.rng = set_seed(seed)
         self.device = pick_device(config.device)
         self.model = self.architecture(model_config).to(self.device)
@@ -134,7 +154,11 @@ class AMBDSGDNTrainee(Trainee):
         self.started = time.perf_counter()
         model.train()
         losses, q_sum, q_batches = [], np.zeros(len(model.modalities)), 0
-        for b in batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng):
+        for b in rank_batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng,
+                              self.world):
+            if b is None:                 # this rank's share of the batch is empty
+                self.idle_step()
+                continue
             self.trained_on.update(b.dialogue_ids)
             b = b.to(device)
             scored = b.real & (b.labels >= 0)       # -1: an unlabelled context utterance
@@ -156,6 +180,7 @@ class AMBDSGDNTrainee(Trainee):
                     if dropped.applied:
                         kept = dropped.kept
                         if len(kept) == 0:
+                            self.idle_step()
                             continue
                         hidden = dict(zip(model.modalities, dropped.features))
                         logits = model.classify(hidden)
@@ -164,10 +189,20 @@ class AMBDSGDNTrainee(Trainee):
             loss, _ = total_loss({m: z.float() for m, z in logits.items()}, labels, scored, self.weights,
                                  present, model.fusion_weights)
             self.scaler.scale(loss).backward()
+            average_gradients(self.optimized_parameters(), self.world)
             optimizer_step(self.scaler, self.optimizer)
             losses.append(loss.item())
         self.q = {f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)}
         yield {"train_loss": float(np.mean(losses)) if losses else float("nan")}
+
+    def idle_step(self) -> None:
+        """A step without utterances to learn from: none alone; with data parallelism, zero
+        gradients into the ranks' exchange (every rank steps as often as the others)."""
+        if self.world.size > 1:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(torch.zeros((), device=self.device, requires_grad=True)).backward()
+            average_gradients(self.optimized_parameters(), self.world)
+            optimizer_step(self.scaler, self.optimizer)
 
     def evaluate(self) -> dict:
         size, device = self.config.batch_size, self.device
@@ -205,12 +240,16 @@ class AMBDSGDNTrainee(Trainee):
 def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits: dict[str, list[Dialogue]],
               matrices, present, trainable_rows: np.ndarray | None = None, log=print,
               reference_protocol: bool = True, resume_dir: Path | None = None,
-              save_every_s: float = 60.0) -> RunResult:
+              save_every_s: float = 60.0, world: World = World()) -> RunResult:
     """Train one seed on the engine; return the dev-selected checkpoint and per-epoch curves.
     Without ``reference_protocol`` the test split is never scored (its curve column is NaN).
-    With ``resume_dir``, a killed run continues from its last finished epoch to the same result."""
+    With ``resume_dir``, a killed run continues from its last finished epoch to the same result.
+    ``world``: data parallelism over dialogues (each rank a share of every batch, gradients
+    averaged; every rank evaluates dev alike and ends with the same weights)."""
     trainee = trainee_class(model_config)(seed, model_config, config, splits, matrices, present,
-                                          trainable_rows, reference_protocol)
+                                          trainable_rows, reference_protocol, world=world)
+    if world.size > 1 and resume_dir is not None:
+        resume_dir = resume_dir / f"rank_{world.rank}_of_{world.size}"   # each rank's generators
 
     def report(row: dict, progress: Progress) -> None:
         eta = np.mean([r["epoch_s"] for r in progress.curve]) * (config.epochs - row["epoch"])
@@ -220,14 +259,22 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
 
     key = run_key(seed, model_config, config, splits, matrices, present, trainable_rows, reference_protocol)
     fitted = fit(trainee, config.epochs, select="dev_wa_f1", resume_dir=resume_dir, run_key=key,
-                 save_every_s=save_every_s, log=log, on_point=report)
+                 save_every_s=save_every_s, log=log if world.main else _quiet,
+                 on_point=report if world.main else None)
     best = fitted.progress.best
     checkpoint = {"model": trainee.model.name, "state_dict": fitted.best_state,
                   "model_config": model_config.to_dict(), "selected_epoch": best["epoch"],
                   "dev_wa_f1": best["dev_wa_f1"], "seed": seed,
                   "train_dialogues": sorted(trainee.trained_on)}   # what reached the optimiser (provenance)
+    if world.size > 1:      # what reached the optimiser on any rank
+        checkpoint["train_dialogues"] = sorted({d for part in all_gather(checkpoint["train_dialogues"], world)
+                                                for d in part})
     finish(resume_dir)
     return RunResult(seed, checkpoint, [{"seed": seed, **row} for row in fitted.progress.curve])
+
+
+def _quiet(message: str) -> None:
+    """The log of a rank other than 0 (rank 0 speaks for the run)."""
 
 
 def trainee_class(model_config) -> type[Trainee]:

@@ -5,7 +5,9 @@
 
 Reads ``modalities``, ``device``, ``model`` (architecture) and ``train`` (optimisation, seeds,
 modality dropout); feature caches are checked against ``extract.<modality>`` (a stale cache is
-refused). Params are
+refused). Under ``torchrun --nproc_per_node N`` (the ``launcher`` param) the seeds train in
+parallel, one process each (``train.parallel: seeds``), or each seed data-parallel over dialogues
+(``dialogues``); docs/parallel.md. Params are
 validated before any training starts, naming the key at fault.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from config.params import load_params
 from extractors import params_extensions
+from model import distributed
 from model.ambdsgdn import GRAPHS
 from pipeline.cli import choices_epilog, stage_main
 from pipeline.lib.runs import train_models
@@ -37,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> None:
     params = load_params(args.params, args.overrides, params_extensions(), SECTIONS)
-    run(params, args.manifest, args.features, args.out)
+    try:
+        run(params, args.manifest, args.features, args.out)
+    finally:
+        distributed.finish()
 
 
 main = stage_main("train", __doc__, add_arguments, run_cli)

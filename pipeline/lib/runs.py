@@ -16,10 +16,12 @@ import numpy as np
 
 from config.schema import checked
 from config.train import TrainConfig
-from model import MODELS
+from config.vocabulary import PARALLEL_MODES, check_choice
+from model import MODELS, distributed
 from model.ambdsgdn import GRAPHS
 from model.data import Dialogue, dialogues
 from model.device import pick_device
+from model.distributed import World
 from model.folder import ModelFolder
 from model.training import Inference, RunResult, infer, train_one
 from pipeline.lib.inputs import Inputs, feature_provenance, load_inputs, split_dialogues, trainable_rows
@@ -44,8 +46,13 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
         GRAPHS.target(model_params["graph"])   # and an unknown graph variant
     train_params = dict(params["train"])
     seeds = [int(s) for s in train_params.pop("seeds", [0])]
+    mode = train_params.pop("parallel", PARALLEL_MODES[0])
+    check_choice(mode, PARALLEL_MODES, "train.parallel")
     config = TrainConfig(**train_params, device=params["device"], precision=params["precision"])
-    pick_device(config.device)   # fails at once where the device is not there
+    record = dict(vars(config))                               # the provenance's, whatever the rank
+    world = distributed.current(pick_device(config.device))   # also fails where the device is not there
+    if world.size > 1:
+        config.device = str(distributed.rank_device(pick_device(config.device), world))
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest
     model_config = model_config_for(name, model_params, {k: v.shape[1] for k, v in inputs.matrices.items()},
@@ -55,20 +62,41 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
         refuse_crowded_dialogues(m.table, limit)          # prepare refuses it first in the pipeline
     splits = split_dialogues(m)
     trainable = trainable_rows(inputs)
+    # Several launched processes: one seed each (the default), or every seed data-parallel.
+    per_seed = world.size > 1 and mode == "seeds"
+    mine = world.shard(seeds) if per_seed else seeds
+    shared = World() if per_seed else world            # the ranks a training shares its batches with
     summaries, seconds_per_seed = [], {}
-    for seed in seeds:
+    for seed in mine:
         result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,
-                           log=log, reference_protocol=reference_protocol,
-                           resume_dir=out_dir / RESUME_DIR / f"seed_{seed}")
-        checkpoint = save_run(out_dir, result, inputs, vars(config))
+                           log=log if per_seed or world.main else _quiet,
+                           reference_protocol=reference_protocol,
+                           resume_dir=out_dir / RESUME_DIR / f"seed_{seed}", world=shared)
+        seconds_per_seed[str(seed)] = [r["epoch_s"] for r in result.curves]
+        if not shared.main:
+            continue                                   # rank 0 of a data-parallel run writes
+        extra = {"data_parallel_ranks": shared.size} if shared.size > 1 else {}
+        checkpoint = save_run(out_dir, result, inputs, record, extra)
         summaries.append({"seed": seed, "selected_epoch": checkpoint["selected_epoch"],
                           "dev_wa_f1": checkpoint["dev_wa_f1"],
                           "epoch_s": float(np.mean([r["epoch_s"] for r in result.curves]))})
-        seconds_per_seed[str(seed)] = [r["epoch_s"] for r in result.curves]
         log(f"seed {seed}: selected epoch {checkpoint['selected_epoch']} "
             f"(dev wa-F1 {checkpoint['dev_wa_f1']:.4f}) -> {checkpoint_path(out_dir, seed)}")
-    write_timings(out_dir, {"epoch_s": seconds_per_seed})
+    if per_seed:                                       # rank 0 reports and times every seed
+        reports = distributed.gather((summaries, seconds_per_seed), world)
+        if not world.main:
+            return []
+        summaries = sorted((s for part, _ in reports for s in part), key=lambda s: seeds.index(s["seed"]))
+        seconds_per_seed = {k: v for _, part in reports for k, v in part.items()}
+    elif not world.main:
+        return []
+    write_timings(out_dir, {"epoch_s": seconds_per_seed, **({"processes": world.size, "parallel": mode}
+                                                             if world.size > 1 else {})})
     return summaries
+
+
+def _quiet(message: str) -> None:
+    """The log of a data-parallel rank other than 0 (rank 0 speaks for the run)."""
 
 
 def model_config_for(name: str, model_params: dict, input_dims: dict[str, int], num_classes: int):
@@ -80,12 +108,13 @@ def model_config_for(name: str, model_params: dict, input_dims: dict[str, int], 
     return MODELS.get(name).config_class(input_dims=input_dims, num_classes=num_classes, **own)
 
 
-def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dict) -> dict:
-    """Write one seed's model folder and curves; returns its provenance."""
+def save_run(out_dir: Path, result: RunResult, inputs: Inputs, train_config: dict,
+             extra: dict | None = None) -> dict:
+    """Write one seed's model folder and curves; returns its provenance (``extra`` added to it)."""
     m, run = inputs.manifest, result.checkpoint
     provenance = {"seed": run["seed"], "selected_epoch": run["selected_epoch"],
                   "dev_wa_f1": run["dev_wa_f1"], "train_dialogues": run["train_dialogues"],
-                  "train_config": train_config}
+                  "train_config": train_config, **(extra or {})}
     ModelFolder.from_state(model=run["model"], model_config=run["model_config"], state_dict=run["state_dict"],
                            labels=m.labels, corpus=m.corpus, features=feature_provenance(inputs.metas),
                            provenance=provenance).save_pretrained(checkpoint_path(out_dir, result.seed))
