@@ -68,7 +68,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, demo, device, export, extract, finetune, "
-                       "modalities, model, precision, prepare, train\\)"),
+                       "launcher, modalities, model, precision, prepare, train\\)"),
     ("features=[minilm]", "features: unknown section or key"),      # the benchmark's, not a stage's
     ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
     ("modalities=[]", "modalities: empty"),
@@ -76,6 +76,8 @@ def test_bad_overrides_and_files_are_named(tmp_path):
     ("device=1", "device: expected str, got 1"),
     ("device=gpu", "device: 'gpu' is not a device \\(auto, cpu, cuda, cuda:1\\)"),
     ("precision=fp8", "precision: 'fp8': use one of fp32, fp16, bf16"),
+    ("launcher=mpirun -n 2", "launcher: 'mpirun -n 2': use python \\(one process\\) or torchrun \\[options\\]"),
+    ("launcher=python -u", "launcher: 'python -u': use python"),
     ("train.amp=true", "train.amp: unknown key \\(mixed precision is one top-level switch"),
     ("finetune.amp=false", "finetune.amp: unknown key \\(mixed precision is one top-level switch"),
     ("model.modalities=[text]", "model.modalities: unknown key \\(the run's modalities are one top-level list"),

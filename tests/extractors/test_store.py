@@ -94,3 +94,66 @@ def test_prune_by_budget_takes_the_least_recently_used_first(tmp_path):
     chosen = prune_plan(shelves, max_bytes=150)
     assert [s.path.name for s in chosen] == ["fake-0", "fake-2"]       # oldest first, until <= 150
     assert [s.path.name for s in prune_plan(shelves, max_bytes=150, keep={"fake-0"})] == ["fake-2", "fake-1"]
+
+
+# -- concurrent writers (two ranks, two clones, two users on one machine's store) ----------------
+
+DIM, KEYS = 64, [f"k{i:03d}" for i in range(200)]
+
+
+def vector_of(key: str) -> np.ndarray:
+    """The one vector every writer files under ``key`` (as a deterministic extractor would)."""
+    return np.random.default_rng(int(key[1:])).standard_normal(DIM).astype(np.float32)
+
+
+def _write_all(root: str, order_seed: int, start) -> None:
+    """A writer: every key, chunk by chunk (sizes vary), in its own order, starting with the others."""
+    shelf = FeatureStore(root).shelf("audio", "fake", "0123456789abcdef", DIM, {"extractor": "fake"})
+    order = np.random.default_rng(order_seed).permutation(len(KEYS))
+    start.wait()
+    for at in range(0, len(order), 7):
+        part = [KEYS[i] for i in order[at:at + 7]]
+        shelf.add(part, np.stack([vector_of(k) for k in part]), [{"writer": order_seed}] * len(part))
+
+
+def _read_while_written(root: str, start, stop, problems) -> None:
+    """A reader during the writes: whatever it finds must be whole and right."""
+    store = FeatureStore(root)
+    start.wait()
+    while not stop.is_set():
+        if not store.shelves():
+            continue
+        shelf = Shelf(store.shelves()[0][0], DIM)
+        found, _ = shelf.lookup(set(KEYS))
+        problems.extend([k for k, v in found.items() if not np.array_equal(v, vector_of(k))])
+        if list(shelf.path.glob(f"{QUARANTINE}/*.npz")):
+            problems.append("a chunk was quarantined: a reader saw a partial file")
+
+
+def test_two_processes_writing_the_same_entries_at_once_leave_a_whole_store(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    start, stop, problems = ctx.Barrier(3), ctx.Event(), manager.list()
+    writers = [ctx.Process(target=_write_all, args=(str(tmp_path), seed, start)) for seed in (1, 2)]
+    reader = ctx.Process(target=_read_while_written, args=(str(tmp_path), start, stop, problems))
+    for p in [*writers, reader]:
+        p.start()
+    for p in writers:
+        p.join(120)
+    stop.set()
+    reader.join(60)
+    assert [p.exitcode for p in [*writers, reader]] == [0, 0, 0]
+    assert list(problems) == []
+    (path, _), = FeatureStore(tmp_path).shelves()
+    shelf = Shelf(path, DIM)
+    assert shelf.verify() == [] and not list(path.glob(".*.tmp"))      # no partial chunk left behind
+    vectors, _ = shelf.size()
+    assert vectors == 2 * len(KEYS)                                    # both wrote every key...
+    found, stats = shelf.lookup(set(KEYS))
+    assert sorted(found) == KEYS and all(np.array_equal(found[k], vector_of(k)) for k in KEYS)
+    writers_seen = {s["writer"] for s in stats.values()}
+    assert writers_seen <= {1, 2}                                       # ...and a key reads as one entry
+    again, _ = shelf.lookup(set(KEYS))
+    assert all(np.array_equal(again[k], found[k]) for k in KEYS)

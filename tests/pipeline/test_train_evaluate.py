@@ -122,6 +122,7 @@ def test_same_seed_same_bytes_on_cpu(workdir):
      "stale: built with other extractor params \\(n_mfcc\\)"),
     ({"train": {"class_weights": "balanced"}}, ValueError, "train.class_weights='balanced'"),
     ({"train": {"epochs": 0}}, ValueError, "train.epochs=0"),
+    ({"train": {"parallel": "gpus"}}, ValueError, "train.parallel='gpus': use one of seeds, dialogues"),
 ])
 def test_bad_params_fail_before_training(workdir, overrides, error, message):
     with pytest.raises(error, match=message):
