@@ -234,11 +234,14 @@ def check_device(value: str) -> None:
 
 
 def check_launcher(value: str) -> None:
-    """``python`` or ``torchrun [options]`` (the program the DVC command runs the stage with)."""
+    """``python``, ``torchrun [options]`` or ``srun [options] torchrun [options]`` (the program the
+    DVC command runs the stage with, followed there by ``-m pipeline.<stage>``)."""
     words = value.split()
-    if not words or words[0] not in LAUNCHERS or (words[0] == "python" and len(words) > 1):
+    if (not words or words[0] not in LAUNCHERS or (words[0] == "python" and len(words) > 1)
+            or (words[0] == "srun" and "torchrun" not in words)):
         raise ParamsError(f"launcher: {value!r}: use python (one process) or torchrun [options], "
-                          f"e.g. 'torchrun --standalone --nproc_per_node 2' (docs/parallel.md)")
+                          f"e.g. 'torchrun --standalone --nproc_per_node 2', or srun [options] "
+                          f"torchrun [options] (docs/parallel.md)")
 
 
 # Each section's schema is built from its own module of this package, imported only when a stage

@@ -17,9 +17,10 @@ DEFAULT_DEVICE = "auto"   # the top-level ``device``: auto | cpu | cuda | cuda:<
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_PRECISION = "fp16"
 # The top-level ``launcher``: what the extract and train stages' DVC commands start with. ``python``
-# (one process) or ``torchrun ...`` (several; docs/parallel.md). DVC reads it; no stage does.
+# (one process), ``torchrun ...`` (several) or ``srun torchrun ...`` (Slurm nodes); docs/parallel.md.
+# DVC reads it; no stage does.
 DEFAULT_LAUNCHER = "python"
-LAUNCHERS = ("python", "torchrun")
+LAUNCHERS = ("python", "torchrun", "srun")
 # train.parallel, what several launched processes share in the train stage: one seed each (the
 # same bits as one after another) | every seed's batches, a share of each one's dialogues per rank
 PARALLEL_MODES = ("seeds", "dialogues")

@@ -78,6 +78,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
     ("precision=fp8", "precision: 'fp8': use one of fp32, fp16, bf16"),
     ("launcher=mpirun -n 2", "launcher: 'mpirun -n 2': use python \\(one process\\) or torchrun \\[options\\]"),
     ("launcher=python -u", "launcher: 'python -u': use python"),
+    ("launcher=srun -N 2 python", "launcher: 'srun -N 2 python': use python"),
     ("train.amp=true", "train.amp: unknown key \\(mixed precision is one top-level switch"),
     ("finetune.amp=false", "finetune.amp: unknown key \\(mixed precision is one top-level switch"),
     ("model.modalities=[text]", "model.modalities: unknown key \\(the run's modalities are one top-level list"),
