@@ -29,16 +29,15 @@ from torch.nn import functional as F
 
 from model.ar_iigcn import ARIIGCN
 from model.contrastive import iccl_loss, imcl_loss
-from model.data import batches
 from model.device import autocast, optimizer_step
-from model.training import AMBDSGDNTrainee, _trainable
+from model.distributed import average_gradients
+from model.training import AMBDSGDNTrainee, _trainable, rank_batches
 
 
 class ARIIGCNTrainee(AMBDSGDNTrainee):
     """AR-IIGCN's optimiser steps on the AMB-DSGDN trainer's data, evaluation and state."""
 
     architecture = ARIIGCN
-    data_parallel = False    # its discriminator steps exchange no gradients yet: seeds in parallel only
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +59,11 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
         model.train()
         sums: dict[str, float] = {}
         steps = 0
-        for b in batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng):
+        for b in rank_batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng,
+                              self.world):
+            if b is None:                 # this rank's share of the batch is empty
+                self.idle_step()
+                continue
             self.trained_on.update(b.dialogue_ids)
             b = b.to(device)
             scored = b.real & (b.labels >= 0)
@@ -74,6 +77,7 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
                 with autocast(device, config.precision):
                     d_loss = model.gan.discriminator_loss(encoded["generated"], b.lengths, b.real)
                 d_loss.backward()
+                average_gradients(model.gan.discriminators.parameters(), self.world)
                 self.disc_optimizer.step()
                 parts["disc_loss"] = d_loss.item()
             self.optimizer.zero_grad(set_to_none=True)
@@ -110,6 +114,7 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
                 loss = loss + c.weight_imcl * imcl
                 parts["imcl"] = imcl.item()
             self.scaler.scale(loss).backward()
+            average_gradients(self.optimized_parameters(), self.world)
             optimizer_step(self.scaler, self.optimizer)
             parts["train_loss"] = loss.item()
             for key, value in parts.items():
@@ -117,6 +122,15 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
             steps += 1
         self.q = {}
         yield {key: value / max(steps, 1) for key, value in sums.items()} or {"train_loss": float("nan")}
+
+    def idle_step(self) -> None:
+        """With data parallelism, a rank without dialogues in this batch still joins both
+        exchanges (discriminators, then the model) with zero gradients."""
+        if self.world.size > 1 and self.disc_optimizer is not None:
+            self.disc_optimizer.zero_grad(set_to_none=True)
+            average_gradients(self.model.gan.discriminators.parameters(), self.world)
+            self.disc_optimizer.step()
+        super().idle_step()
 
     def state_dict(self) -> dict:
         state = super().state_dict()

@@ -72,3 +72,16 @@ def test_each_rank_takes_its_share_of_the_same_batches(size):
         assert sorted(joined) == sorted(ids)
     assert [b.dialogue_ids for b in rank_batches(items, 4, matrices, present, np.random.default_rng(5),
                                                  World())] == alone
+
+
+def test_a_trainer_without_a_data_parallel_mode_is_refused():
+    from config.model import ModelConfig
+    from config.train import TrainConfig
+    from model.training import AMBDSGDNTrainee
+
+    class Sequential(AMBDSGDNTrainee):
+        data_parallel = False
+
+    with pytest.raises(ValueError, match="train.parallel=dialogues: AMBDSGDN's trainer has no data-parallel"):
+        Sequential(0, ModelConfig(input_dims={"text": 4}, num_classes=2), TrainConfig(device="cpu"),
+                   {"train": []}, {}, {}, world=World(0, 2))

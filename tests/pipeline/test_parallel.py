@@ -144,40 +144,15 @@ def test_seeds_in_parallel_give_the_sequential_bytes(trainable, tmp_path):
     assert sorted(timings["epoch_s"]) == ["0", "1", "2"] and timings["processes"] == 2
 
 
-def test_data_parallel_over_dialogues_trains_one_model_from_every_share(trainable, tmp_path):
+@pytest.mark.parametrize("model", ["ambdsgdn", "ar_iigcn"])
+def test_data_parallel_over_dialogues_trains_one_model_from_every_share(trainable, tmp_path, model):
     launch(2, "pipeline.train", train_args(trainable, tmp_path / "ddp", "train.parallel=dialogues",
-                                           "train.seeds=[0]"))
+                                           "train.seeds=[0]", f"model.name={model}"))
     folder = tmp_path / "ddp" / "checkpoints" / "seed_0"
     provenance = json.loads((folder / "provenance.json").read_text())
     m = manifest.read(trainable / "prepared")
     train_dialogues = sorted(m.table.loc[m.table["split"] == "train", "dialogue_id"].unique())
     assert provenance["data_parallel_ranks"] == 2 and provenance["train_dialogues"] == train_dialogues
     assert provenance["train_config"]["device"] == "cpu"
+    assert json.loads((folder / "config.json").read_text())["model"] == model
     assert not (tmp_path / "ddp" / ".resume").exists()
-
-
-def test_a_model_without_a_data_parallel_trainer_is_refused(trainable, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-           "pipeline.train", *train_args(trainable, tmp_path / "ar", "train.parallel=dialogues",
-                                         "model.name=ar_iigcn")]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode != 0
-    assert "train.parallel=dialogues: ARIIGCN's trainer has no data-parallel mode" in done.stdout + done.stderr
-
-
-def test_two_extractions_into_one_store_at_once(prepared, tmp_path):
-    """Two clones (or users) extracting the same corpus into one store at the same moment: both
-    caches whole and equal to a lone extraction's, the store whole."""
-    from extractors.store import FeatureStore, Shelf
-
-    root, _ = prepared
-    store = tmp_path / "store"
-    runs = [launch(1, "pipeline.extract", extract_args(root, "audio", tmp_path / f"clone{i}", store),
-                   background=True) for i in (1, 2)]
-    assert [p.wait(300) for p in runs] == [0, 0]
-    launch(1, "pipeline.extract", extract_args(root, "audio", tmp_path / "alone", tmp_path / "fresh"))
-    for i in (1, 2):
-        assert_same_cache(tmp_path / f"clone{i}", tmp_path / "alone")
-    (path, info), = FeatureStore(store).shelves()
-    assert Shelf(path, info["dim"]).verify() == []
