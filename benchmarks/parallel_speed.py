@@ -9,10 +9,10 @@ run's. Wall time includes each process's start (imports, model load), as a user'
     python benchmarks/parallel_speed.py [--manifest data/prepared] [--features data/features]
         [--stages audio visual text train] [--processes 2] [--device cpu] [--seeds 0,1,2]
 
-The one-process run keeps torch's default thread count (all cores), what ``python -m`` gives a
-user; each torchrun process gets one thread (torchrun's OMP_NUM_THREADS=1). Extraction bytes do
-not depend on the thread count (docs/reproducibility.md); a training's last bits do, so for the
-training rows the byte comparison is against one process with one thread (``train (1 thread)``).
+Extraction bytes depend on neither the process nor the thread count (docs/reproducibility.md). A
+training computes with the top-level ``threads`` param's torch threads in every process (2 by
+default, whatever torchrun sets): the params' value first, then ``threads=1`` (faster here, other
+last bits); each multi-process row is compared with one process at the same ``threads``.
 """
 from __future__ import annotations
 
@@ -37,10 +37,8 @@ def digest(folder: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def launch(processes: int, module: str, args: list[str], threads: int | None = None) -> tuple[float, str]:
+def launch(processes: int, module: str, args: list[str]) -> tuple[float, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if threads is not None:
-        env["OMP_NUM_THREADS"] = str(threads)
     prefix = [sys.executable] if processes == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     started = time.perf_counter()
@@ -68,23 +66,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for stage in args.stages:
-            if stage == "train":
+            if stage == "train":         # the params' threads per process, then one thread each
                 module = "pipeline.train"
-                runs = [("train", 1, None), ("train (1 thread)", 1, 1),
-                        *[("train", n, None) for n in args.processes]]
+                runs = [*[("train", n, None) for n in [1, *args.processes]],
+                        *[("train, threads=1", n, 1) for n in [1, *args.processes]]]
             else:
                 module = "pipeline.extract"
                 runs = [(f"extract@{stage}", n, None) for n in [1, *args.processes]]
-            base_s, base_inside, reference = None, None, None
+            base_s, base_inside, reference = None, None, {}
             for i, (label, n, threads) in enumerate(runs):
                 out = tmp / f"{stage}-{i}"
                 if stage == "train":
                     stage_args = [*common, "--set", f"train.seeds=[{args.seeds}]", "--manifest",
-                                  str(args.manifest), "--features", str(args.features), "--out", str(out)]
+                                  str(args.manifest), "--features", str(args.features), "--out", str(out),
+                                  *(["--set", f"threads={threads}"] if threads else [])]
                 else:
                     stage_args = [stage, *common, "--manifest", str(args.manifest), "--out", str(out),
                                   "--store", str(tmp / f"store-{stage}-{i}")]
-                seconds, stdout = launch(n, module, stage_args, threads)
+                seconds, stdout = launch(n, module, stage_args)
                 files = digest(out)
                 # extraction: the stage's own clock, from the manifest to the written cache (no
                 # interpreter start, no model load): what a larger corpus scales with
@@ -92,12 +91,8 @@ def main() -> None:
                 inside = float(found.group(1)) if found else float("nan")
                 if base_s is None:
                     base_s, base_inside = seconds, inside
-                if stage == "train":       # compare at equal threads per process
-                    reference = files if threads == 1 else reference
-                    same = "" if n == 1 else f"identical to 1 process, 1 thread: {files == reference}"
-                else:
-                    reference = reference or files
-                    same = "" if n == 1 else f"identical to 1 process: {files == reference}"
+                reference.setdefault(threads, files)       # one process, the same threads param
+                same = "" if n == 1 else f"identical to 1 process: {files == reference[threads]}"
                 print(f"{label:<20} {n:>9} {seconds:>8.1f} {base_s / seconds:>7.2f}x {inside:>10.1f} "
                       f"{base_inside / inside:>7.2f}x  {same}", flush=True)
 

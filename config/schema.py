@@ -28,6 +28,7 @@ from config.vocabulary import (
     DEFAULT_DEVICE,
     DEFAULT_LAUNCHER,
     DEFAULT_PRECISION,
+    DEFAULT_THREADS,
     LAUNCHERS,
     MODALITIES,
     PARALLEL_MODES,
@@ -215,9 +216,10 @@ def moved(section: Section, **hints: str) -> Section:
 
 def top_level() -> Section:
     """The keys that are not sections: the choices every stage follows."""
-    return Section({"modalities": list[str], "device": str, "precision": str, "launcher": str},
+    return Section({"modalities": list[str], "device": str, "precision": str, "launcher": str,
+                    "threads": int},
                    {"modalities": list(MODALITIES), "device": DEFAULT_DEVICE, "precision": DEFAULT_PRECISION,
-                    "launcher": DEFAULT_LAUNCHER})
+                    "launcher": DEFAULT_LAUNCHER, "threads": DEFAULT_THREADS})
 
 
 def check_modalities(value: list[str]) -> None:
@@ -362,6 +364,8 @@ def validate(params: Mapping[str, Any], source: str = "params", extensions: Exte
         check_modalities(out["modalities"])
         check_device(out["device"])
         check_launcher(out["launcher"])
+        if out["threads"] < 0:
+            raise ParamsError(f"threads: {out['threads']}: use 0 (torch's default, one per core) or a count")
         if out["precision"] not in PRECISIONS:
             raise ParamsError(f"precision: {out['precision']!r}: use one of {', '.join(PRECISIONS)}")
         for name, value in params.items():

@@ -50,6 +50,15 @@ class World:
         return f"rank {self.rank}/{self.size}" if self.size > 1 else ""
 
 
+def use_threads(threads: int) -> None:
+    """Compute with ``threads`` torch threads in this process (0: leave torch's default, one per
+    core). A CPU training's last bits depend on this count, not on the machine or the launcher
+    (torchrun would give each process one), so the train and evaluate stages set it from the
+    top-level ``threads`` param."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 def launched() -> bool:
     """Whether this process was started by a launcher with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

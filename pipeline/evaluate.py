@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from config.params import load_params
+from config.vocabulary import DEFAULT_THREADS
 from extractors import params_extensions
 from model.device import pick_device
+from model.distributed import use_threads
 from pipeline.cli import stage_main
 from pipeline.lib.inputs import failure_reasons, load_inputs, split_counts
 from pipeline.lib.metrics import (
@@ -52,6 +54,7 @@ SECTIONS = ("extract",)
 def run(params: dict, manifest_dir: Path, features_dir: Path, models_dir: Path, out_dir: Path,
         name: str = "ambdsgdn") -> dict:
     device = str(pick_device(params.get("device", "auto")))   # before reading anything
+    use_threads(params.get("threads", DEFAULT_THREADS))      # inference's last bits, as training's
     inputs = load_inputs(params, manifest_dir, features_dir)
     m = inputs.manifest
     paths = checkpoint_paths(models_dir)

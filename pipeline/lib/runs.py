@@ -50,6 +50,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     check_choice(mode, PARALLEL_MODES, "train.parallel")
     config = TrainConfig(**train_params, device=params["device"], precision=params["precision"])
     record = dict(vars(config))                               # the provenance's, whatever the rank
+    distributed.use_threads(params["threads"])
     world = distributed.current(pick_device(config.device))   # also fails where the device is not there
     if world.size > 1:
         config.device = str(distributed.rank_device(pick_device(config.device), world))

@@ -68,7 +68,7 @@ def test_bad_overrides_and_files_are_named(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("trian.epochs=1", "trian: unknown section or key \\(accepted: baseline, demo, device, export, extract, finetune, "
-                       "launcher, modalities, model, precision, prepare, train\\)"),
+                       "launcher, modalities, model, precision, prepare, threads, train\\)"),
     ("features=[minilm]", "features: unknown section or key"),      # the benchmark's, not a stage's
     ("modalities=[text, vidoe]", "modalities: unknown modality 'vidoe' in \\['text', 'vidoe'\\] \\(expected some of text, audio, visual\\)"),
     ("modalities=[]", "modalities: empty"),
@@ -78,6 +78,8 @@ def test_bad_overrides_and_files_are_named(tmp_path):
     ("precision=fp8", "precision: 'fp8': use one of fp32, fp16, bf16"),
     ("launcher=mpirun -n 2", "launcher: 'mpirun -n 2': use python \\(one process\\) or torchrun \\[options\\]"),
     ("launcher=python -u", "launcher: 'python -u': use python"),
+    ("threads=-1", "threads: -1: use 0 \\(torch's default, one per core\\) or a count"),
+    ("threads=two", "threads: expected int, got 'two'"),
     ("launcher=srun -N 2 python", "launcher: 'srun -N 2 python': use python"),
     ("train.amp=true", "train.amp: unknown key \\(mixed precision is one top-level switch"),
     ("finetune.amp=false", "finetune.amp: unknown key \\(mixed precision is one top-level switch"),

@@ -32,13 +32,14 @@ EXTRACT = {
 }
 
 
-def launch(nproc: int, module: str, args: list[str], **kwargs) -> subprocess.CompletedProcess | subprocess.Popen:
+def launch(nproc: int, module: str, args: list[str], omp_threads: int = 1,
+           background: bool = False) -> subprocess.CompletedProcess | subprocess.Popen:
     """``python -m pipeline.<stage>`` (nproc 1) or ``torchrun --standalone --nproc_per_node N``."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(omp_threads), "HF_HUB_OFFLINE": "1"}
     prefix = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run",
                                                   "--standalone", f"--nproc_per_node={nproc}"]
     cmd = [*prefix, "-m", module, *args]
-    if kwargs.pop("background", False):
+    if background:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -132,8 +133,10 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 def test_seeds_in_parallel_give_the_sequential_bytes(trainable, tmp_path):
     """One seed per process (train.parallel: seeds): every file equal to one process training the
-    seeds one after another, at the same torch thread count (1: what torchrun gives each process)."""
-    launch(1, "pipeline.train", train_args(trainable, tmp_path / "one"))
+    seeds one after another. Each computes with the ``threads`` param's torch threads (2 by
+    default), whatever the environment says (torchrun's OMP_NUM_THREADS=1, another machine's core
+    count: 3 here), so the bytes depend on neither."""
+    launch(1, "pipeline.train", train_args(trainable, tmp_path / "one"), omp_threads=3)
     done = launch(2, "pipeline.train", train_args(trainable, tmp_path / "two"))
     one, two = tree(tmp_path / "one"), tree(tmp_path / "two")
     assert sorted(one) == sorted(two) and len([k for k in one if k.endswith("weights.pt")]) == 3
@@ -142,6 +145,9 @@ def test_seeds_in_parallel_give_the_sequential_bytes(trainable, tmp_path):
         assert f"seed {seed}: selected epoch" in done.stdout
     timings = json.loads((tmp_path / "two.timings.json").read_text())
     assert sorted(timings["epoch_s"]) == ["0", "1", "2"] and timings["processes"] == 2
+    # the thread count is what sets a training's last bits: another value, other bytes
+    launch(1, "pipeline.train", train_args(trainable, tmp_path / "three", "threads=1", "train.seeds=[0]"))
+    assert tree(tmp_path / "three")["checkpoints/seed_0/weights.pt"] != one["checkpoints/seed_0/weights.pt"]
 
 
 @pytest.mark.parametrize("model", ["ambdsgdn", "ar_iigcn"])
