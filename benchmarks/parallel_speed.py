@@ -93,8 +93,10 @@ def main() -> None:
                     base_s, base_inside = seconds, inside
                 reference.setdefault(threads, files)       # one process, the same threads param
                 same = "" if n == 1 else f"identical to 1 process: {files == reference[threads]}"
-                print(f"{label:<20} {n:>9} {seconds:>8.1f} {base_s / seconds:>7.2f}x {inside:>10.1f} "
-                      f"{base_inside / inside:>7.2f}x  {same}", flush=True)
+                stage_clock = (f"{inside:>10.1f} {base_inside / inside:>7.2f}x" if found
+                               else f"{'—':>10} {'—':>8}")
+                print(f"{label:<20} {n:>9} {seconds:>8.1f} {base_s / seconds:>7.2f}x {stage_clock}  {same}",
+                      flush=True)
 
 
 if __name__ == "__main__":
