@@ -31,6 +31,7 @@ from config.schema import checked
 from extractors import params_extensions
 from extractors.text.finetune import finetune_with_folds, write_disabled
 from model.device import pick_device
+from model.distributed import use_threads
 from pipeline.cli import stage_main
 from pipeline.lib import manifest
 from pipeline.lib.timings import write_timings
@@ -51,6 +52,7 @@ def run(params: dict, manifest_dir: Path, out_dir: Path, progress: bool = True) 
         raise ValueError(f"finetune.crossfit_folds={folds}: 0 (off) or the number of folds (>= 2)")
     config = FinetuneConfig(**section, precision=params["precision"])
     pick_device(params["device"])   # fails at once where the device is not there
+    use_threads(params["threads"])  # a CPU fine-tuning's last bits depend on the thread count
     m = manifest.read(manifest_dir)
     work = work_dir(out_dir)
     if out_dir.is_dir() and not work.exists():

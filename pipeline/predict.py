@@ -38,9 +38,10 @@ import yaml
 from config.params import DEFAULT_PARAMS, load_params
 from config.prepare import PrepareOptions
 from config.schema import checked, validate
-from config.vocabulary import DEFAULT_PRECISION
+from config.vocabulary import DEFAULT_PRECISION, DEFAULT_THREADS
 from extractors import params_extensions
 from extractors.store import FeatureStore
+from model.distributed import use_threads
 from pipeline.cli import stage_main
 from pipeline.corpora import ADAPTERS
 from pipeline.lib.predictor import Predictor, read_conversation, read_corpus, save
@@ -63,6 +64,7 @@ def run(params: dict, model_dir: Path, out_dir: Path, *, transcript: Path | None
     if context != "whole" and corpus is None:
         raise ValueError(f"--context {context}: only with --corpus (a conversation has no labels)")
     started = time.perf_counter()
+    use_threads(params.get("threads", DEFAULT_THREADS))     # the model's last bits, as in evaluate
     predictor = Predictor.from_dir(model_dir, device=params.get("device", "auto"),
                                    precision=params.get("precision", DEFAULT_PRECISION),
                                    extractor_params=extractor_params, tolerate=tolerate, store=store)
