@@ -20,9 +20,9 @@ DEFAULT_PRECISION = "fp16"
 # (one process), ``torchrun ...`` (several) or ``srun torchrun ...`` (Slurm nodes); docs/parallel.md.
 # DVC reads it; no stage does.
 DEFAULT_LAUNCHER = "python"
-# The top-level ``threads``: torch threads per process in finetune, train, evaluate and predict. A CPU training's last
-# bits depend on it (not on the core count), so it is a param: the same value gives the same bytes
-# on any machine and under any launcher. 0: torch's default (one per core; machine-dependent).
+# The top-level ``threads``: torch threads per process in finetune, train, evaluate and predict.
+# A CPU training's last bits depend on it (not on the core count), so it is a param: the same value
+# gives the same bytes on any machine and under any launcher. 0: torch's default (one per core).
 DEFAULT_THREADS = 2
 LAUNCHERS = ("python", "torchrun", "srun")
 # train.parallel, what several launched processes share in the train stage: one seed each (the

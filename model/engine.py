@@ -138,6 +138,16 @@ def fit(trainee: Trainee, epochs: int, *, select: str = "dev_wa_f1", patience: i
     return Fitted(progress, best_state)
 
 
+def saved_epoch(resume_dir: Path | None) -> int | None:
+    """The last finished epoch a resume state in ``resume_dir`` holds (None: none there)."""
+    if resume_dir is None or not (resume_dir / STATE).is_file() or not (resume_dir / PROGRESS).is_file():
+        return None
+    try:
+        return int(json.loads((resume_dir / PROGRESS).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def finish(resume_dir: Path | None) -> None:
     """Remove a finished run's resume state (its outputs are written)."""
     if resume_dir is not None:

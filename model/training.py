@@ -9,9 +9,11 @@ protocol (best test epoch), never to select.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,7 +30,7 @@ from model.classifier import total_loss
 from model.data import BUCKET, Batch, Dialogue, batches, collate, length_batches
 from model.device import autocast, grad_scaler, optimizer_step, pick_device
 from model.distributed import World, all_gather, average_gradients
-from model.engine import Progress, Trainee, finish, fit
+from model.engine import Progress, Trainee, finish, fit, saved_epoch
 from model.modality_dropout import adaptive_modality_dropout
 from model.scores import scores
 
@@ -250,6 +252,10 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
                                           trainable_rows, reference_protocol, world=world)
     if world.size > 1 and resume_dir is not None:
         resume_dir = resume_dir / f"rank_{world.rank}_of_{world.size}"   # each rank's generators
+        save_every_s = 0.0           # every rank saves after every epoch: the ranks' states agree
+        if len(set(all_gather(saved_epoch(resume_dir), world))) > 1:     # a kill between two saves
+            log(f"{resume_dir}: the ranks' resume states are of different epochs: starting afresh")
+            shutil.rmtree(resume_dir, ignore_errors=True)
 
     def report(row: dict, progress: Progress) -> None:
         eta = np.mean([r["epoch_s"] for r in progress.curve]) * (config.epochs - row["epoch"])
@@ -270,6 +276,9 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
         checkpoint["train_dialogues"] = sorted({d for part in all_gather(checkpoint["train_dialogues"], world)
                                                 for d in part})
     finish(resume_dir)
+    if world.size > 1 and resume_dir is not None:
+        with contextlib.suppress(OSError):    # the seed's folder, once the last rank's is gone
+            resume_dir.parent.rmdir()
     return RunResult(seed, checkpoint, [{"seed": seed, **row} for row in fitted.progress.curve])
 
 

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -89,8 +90,12 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
             return []
         summaries = sorted((s for part, _ in reports for s in part), key=lambda s: seeds.index(s["seed"]))
         seconds_per_seed = {k: v for _, part in reports for k, v in part.items()}
-    elif not world.main:
-        return []
+    else:
+        distributed.barrier(world)                     # every rank's resume state removed
+        if not world.main:
+            return []
+    with contextlib.suppress(OSError):                 # left empty by finished seeds
+        (out_dir / RESUME_DIR).rmdir()
     write_timings(out_dir, {"epoch_s": seconds_per_seed, **({"processes": world.size, "parallel": mode}
                                                              if world.size > 1 else {})})
     return summaries

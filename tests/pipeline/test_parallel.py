@@ -162,3 +162,17 @@ def test_data_parallel_over_dialogues_trains_one_model_from_every_share(trainabl
     assert provenance["train_config"]["device"] == "cpu"
     assert json.loads((folder / "config.json").read_text())["model"] == model
     assert not (tmp_path / "ddp" / ".resume").exists()
+
+
+def test_data_parallel_ranks_that_saved_different_epochs_start_afresh(trainable, tmp_path):
+    """A kill between two ranks' saves leaves resume states of different epochs: resuming from them
+    would desynchronise the ranks, so both start afresh, to the bytes of an uninterrupted run."""
+    sets = ("train.parallel=dialogues", "train.seeds=[0]")
+    launch(2, "pipeline.train", train_args(trainable, tmp_path / "clean", *sets))
+    stale = tmp_path / "out" / ".resume" / "seed_0" / "rank_1_of_2"
+    stale.mkdir(parents=True)
+    (stale / "state.pt").write_bytes(b"not read")
+    (stale / "state.json").write_text(json.dumps({"epoch": 2}))
+    done = launch(2, "pipeline.train", train_args(trainable, tmp_path / "out", *sets))
+    assert "resume states are of different epochs: starting afresh" in done.stdout + done.stderr
+    assert tree(tmp_path / "out" / "checkpoints") == tree(tmp_path / "clean" / "checkpoints")
