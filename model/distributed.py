@@ -13,7 +13,7 @@ It lives in :mod:`model`, below ``extractors`` and ``pipeline``, like :mod:`mode
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -48,6 +48,14 @@ class World:
 
     def label(self) -> str:
         return f"rank {self.rank}/{self.size}" if self.size > 1 else ""
+
+    def main_log(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        """``log`` on rank 0, silence on the others (rank 0 speaks for the launch)."""
+        return log if self.main else _silent
+
+
+def _silent(message: str) -> None:
+    """The log of a rank other than 0."""
 
 
 def use_threads(threads: int) -> None:

@@ -265,7 +265,7 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
 
     key = run_key(seed, model_config, config, splits, matrices, present, trainable_rows, reference_protocol)
     fitted = fit(trainee, config.epochs, select="dev_wa_f1", resume_dir=resume_dir, run_key=key,
-                 save_every_s=save_every_s, log=log if world.main else _quiet,
+                 save_every_s=save_every_s, log=world.main_log(log),
                  on_point=report if world.main else None)
     best = fitted.progress.best
     checkpoint = {"model": trainee.model.name, "state_dict": fitted.best_state,
@@ -280,10 +280,6 @@ def train_one(seed: int, model_config: ModelConfig, config: TrainConfig, splits:
         with contextlib.suppress(OSError):    # the seed's folder, once the last rank's is gone
             resume_dir.parent.rmdir()
     return RunResult(seed, checkpoint, [{"seed": seed, **row} for row in fitted.progress.curve])
-
-
-def _quiet(message: str) -> None:
-    """The log of a rank other than 0 (rank 0 speaks for the run)."""
 
 
 def trainee_class(model_config) -> type[Trainee]:

@@ -14,7 +14,8 @@ beside ours where ``--published`` names them) and ``<out>.png`` (the figure). ``
 IEMOCAP's leave-one-session-out folds instead of the manifest's split (mean ± std over folds);
 ``--protocol cross``: trained on this corpus, tested on the ``--test-manifest`` corpus' test split
 (the classes both share; features of the same extractor from ``--test-features``).
-``render`` redraws the Markdown and PNG from a ``.json``. Experiment file format:
+``render`` redraws the Markdown and PNG from a ``.json``, with the label, published figures and
+command the run recorded unless given. Experiment file format:
 :mod:`pipeline.lib.experiments`.
 """
 from __future__ import annotations
@@ -33,8 +34,18 @@ from pipeline.lib.experiments import PROTOCOLS, SECTIONS, read_experiment, run_e
 from pipeline.lib.timings import write_timings
 
 
-def render(result_path: Path, label: str = "", published: str | None = None, command: str = "") -> None:
+PRESENTATION = ("label", "published", "command")
+
+
+def render(result_path: Path, label: str | None = None, published: str | None = None,
+           command: str | None = None) -> None:
+    """Redraw ``<stem>.md`` and ``<stem>.png`` from ``<stem>.json``; a presentation argument left
+    out (None) is the one the run recorded in the result (``presentation``)."""
     result = json.loads(Path(result_path).read_text())
+    recorded = result.get("presentation", {})
+    label = recorded.get("label", "") if label is None else label
+    published = recorded.get("published") if published is None else published
+    command = recorded.get("command", "") if command is None else command
     stem = Path(result_path).with_suffix("")
     table = markdown(result, corpus_label=label, published=published, command=command)
     stem.with_suffix(".md").write_text(table)
@@ -52,10 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     parser.add_argument("--test-manifest", type=Path, help="cross: the test corpus' prepared folder")
     parser.add_argument("--test-features", type=Path, help="cross: the test corpus' features folder")
-    parser.add_argument("--label", default="", help="the corpus as titles name it")
+    parser.add_argument("--label", help="the corpus as titles name it (render: default as run)")
     parser.add_argument("--published", choices=("iemocap", "meld"), default=None,
-                        help="show the paper's figures for this corpus beside ours")
-    parser.add_argument("--command", default="", help="the command printed under the table")
+                        help="show the paper's figures for this corpus beside ours (render: default as run)")
+    parser.add_argument("--command", help="the command printed under the table (render: default as run)")
 
 
 def run_cli(args: argparse.Namespace) -> None:
@@ -74,6 +85,8 @@ def run_cli(args: argparse.Namespace) -> None:
         test_corpus = (args.test_manifest, args.test_features)
     result = run_experiment(experiment, params, args.manifest, args.features, args.out, args.seeds,
                             protocol=args.protocol, test_corpus=test_corpus)
+    result["presentation"] = {"label": args.label or "", "published": args.published,
+                              "command": args.command or ""}      # what render redraws with
     path = write_result(result, args.out)
     write_timings(path, {"minutes": (time.perf_counter() - started) / 60})   # beside, untracked
     render(path, args.label, args.published, args.command)

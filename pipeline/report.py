@@ -17,26 +17,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from pipeline.cli import stage_main
-from pipeline.lib.metrics import details_path, selection_summary
+from pipeline.lib.metrics import details_path, format_stat, selection_summary
 from pipeline.lib.timings import read_timings
-
-
-def _pm(stat: dict) -> str:
-    """mean ± sample std (ddof = 1) in percent; a single run has no spread."""
-    if stat.get("sample_std") is None:
-        return f"{100 * stat['mean']:.2f}"
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f}"
 
 
 def row(name: str, details: dict) -> dict[str, str]:
     """The table cells of one metrics file (from its details)."""
     selection, seconds, seeds = selection_summary(details)
     per_class = " ".join(f"{label} {100 * v['f1']:.1f}" for label, v in details["per_class"].items())
-    return {"run": name, "test wa-F1": _pm(details["test_wa_f1"]), "test wa-ACC": _pm(details["test_wa_acc"]),
-            "macro-F1": _pm(details["test_macro_f1"]), "per-class F1": per_class,
+    pm = partial(format_stat, with_n=False)
+    return {"run": name, "test wa-F1": pm(details["test_wa_f1"]), "test wa-ACC": pm(details["test_wa_acc"]),
+            "macro-F1": pm(details["test_macro_f1"]), "per-class F1": per_class,
             "selected on dev": selection, "s/epoch": seconds, "seeds": seeds}
 
 

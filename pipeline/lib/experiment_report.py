@@ -13,18 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.lib.plots import pyplot
+from pipeline.lib.metrics import format_stat
+from pipeline.lib.plots import draw_confusion, pyplot
 
 METRICS = (("test_wa_f1", "wa-F1"), ("test_wa_acc", "wa-ACC"))
 
 
 def cell(stat: dict | None) -> str:
     """mean ± sample std in percent ("—" without a score)."""
-    if not stat:
-        return "—"
-    if stat.get("sample_std") is None:
-        return f"{100 * stat['mean']:.2f}"
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f}"
+    return format_stat(stat, with_n=False)
 
 
 def settings_text(settings: dict) -> str:
@@ -119,8 +116,9 @@ def figure(result: dict, path: Path, *, corpus_label: str = "", published: str |
         fig, axes = plt.subplots(1, len(rows), figsize=(0.9 + 0.75 * len(result["labels"]) * len(rows),
                                                         1.2 + 0.75 * len(result["labels"])), squeeze=False)
         for ax, row in zip(axes[0], rows):
-            _confusion(ax, np.array(row.get("confusion") or np.zeros((len(result["labels"]),) * 2, int)),
-                       result["labels"], f"{row['point']}: wa-F1 {cell(row.get('test_wa_f1'))}")
+            draw_confusion(ax, np.array(row.get("confusion") or np.zeros((len(result["labels"]),) * 2, int)),
+                           result["labels"], f"{row['point']}: wa-F1 {cell(row.get('test_wa_f1'))}",
+                           ylabel="true (counts summed over seeds)", fontsize=7)
     elif kind == "heatmap":
         fig, ax = plt.subplots(figsize=(7, 4))
         _heatmap(ax, rows, spec)
@@ -204,15 +202,3 @@ def _heatmap(ax, rows: list[dict], spec: dict) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel(x_key)
     ax.figure.colorbar(image, ax=ax, label="test wa-F1 (%)" if y_key else "test score (%)")
-
-
-def _confusion(ax, matrix: np.ndarray, labels: list[str], title: str) -> None:
-    rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true (counts summed over seeds)", title=title)

@@ -57,11 +57,15 @@ def write_metrics(out_dir: Path, name: str, details: dict) -> Path:
     return path
 
 
-def format_stat(stat: dict) -> str:
-    """``mean ± sample std (n = k)`` in percent; a single run shows ``(n = 1)`` only."""
-    if stat.get("sample_std") is None:
-        return f"{100 * stat['mean']:.2f} (n = {stat.get('n', 1)})"
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['sample_std']:.2f} (n = {stat['n']})"
+def format_stat(stat: dict | None, *, with_n: bool = True) -> str:
+    """``mean ± sample std (n = k)`` in percent (a single run has no spread), without ``(n = k)``
+    when ``with_n`` is false; "—" where there is no score."""
+    if not stat:
+        return "—"
+    text = f"{100 * stat['mean']:.2f}"
+    if stat.get("sample_std") is not None:
+        text += f" ± {100 * stat['sample_std']:.2f}"
+    return f"{text} (n = {stat.get('n', 1)})" if with_n else text
 
 
 def classification_report(gold: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict:

@@ -46,21 +46,26 @@ def plot_curves(curves: dict[int, tuple[list[dict], int]], path: Path, title: st
     plt.close(fig)
 
 
-def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
-    """Confusion counts, cells shaded by the row's recall rate."""
-    plt = pyplot()
+def draw_confusion(ax, matrix: np.ndarray, labels: list[str], title: str, *, ylabel: str = "true",
+                   fontsize: float | None = None) -> None:
+    """Confusion counts on ``ax``, cells shaded by the row's recall rate."""
+    size = {"fontsize": fontsize} if fontsize else {}
     rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=45)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+                    color="white" if rates[i, j] > 0.5 else "black", **size)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, **size)
+    ax.set_yticks(range(len(labels)), labels, **size)
+    ax.set(xlabel="predicted", ylabel=ylabel, title=title)
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    """:func:`draw_confusion` as a figure of its own."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.8 * len(labels)))
+    draw_confusion(ax, matrix, labels, title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -71,7 +71,7 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     summaries, seconds_per_seed = [], {}
     for seed in mine:
         result = train_one(seed, model_config, config, splits, inputs.matrices, inputs.present, trainable,
-                           log=log if per_seed or world.main else _quiet,
+                           log=log if per_seed else world.main_log(log),
                            reference_protocol=reference_protocol,
                            resume_dir=out_dir / RESUME_DIR / f"seed_{seed}", world=shared)
         seconds_per_seed[str(seed)] = [r["epoch_s"] for r in result.curves]
@@ -99,10 +99,6 @@ def train_models(params: dict, manifest_dir: Path, features_dir: Path, out_dir: 
     write_timings(out_dir, {"epoch_s": seconds_per_seed, **({"processes": world.size, "parallel": mode}
                                                              if world.size > 1 else {})})
     return summaries
-
-
-def _quiet(message: str) -> None:
-    """The log of a data-parallel rank other than 0 (rank 0 speaks for the run)."""
 
 
 def model_config_for(name: str, model_params: dict, input_dims: dict[str, int], num_classes: int):

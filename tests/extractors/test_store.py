@@ -106,17 +106,20 @@ def vector_of(key: str) -> np.ndarray:
     return np.random.default_rng(int(key[1:])).standard_normal(DIM).astype(np.float32)
 
 
-def _write_all(root: str, order_seed: int, start) -> None:
-    """A writer: every key, chunk by chunk (sizes vary), in its own order, starting with the others."""
+def _write_all(root: str, order_seed: int, start, read_during) -> None:
+    """A writer: every key, chunk by chunk (sizes vary), in its own order, starting with the others;
+    its last chunk waits until the reader has read what is there (so reads overlap the writes)."""
     shelf = FeatureStore(root).shelf("audio", "fake", "0123456789abcdef", DIM, {"extractor": "fake"})
     order = np.random.default_rng(order_seed).permutation(len(KEYS))
     start.wait()
-    for at in range(0, len(order), 7):
-        part = [KEYS[i] for i in order[at:at + 7]]
+    chunks = [[KEYS[i] for i in order[at:at + 7]] for at in range(0, len(order), 7)]
+    for n, part in enumerate(chunks):
+        if n == len(chunks) - 1:
+            read_during.wait(60)
         shelf.add(part, np.stack([vector_of(k) for k in part]), [{"writer": order_seed}] * len(part))
 
 
-def _read_while_written(root: str, start, stop, problems) -> None:
+def _read_while_written(root: str, start, stop, read_during, problems) -> None:
     """A reader during the writes: whatever it finds must be whole and right."""
     store = FeatureStore(root)
     start.wait()
@@ -126,6 +129,8 @@ def _read_while_written(root: str, start, stop, problems) -> None:
         shelf = Shelf(store.shelves()[0][0], DIM)
         found, _ = shelf.lookup(set(KEYS))
         problems.extend([k for k, v in found.items() if not np.array_equal(v, vector_of(k))])
+        if found:
+            read_during.set()       # a read of some chunks while both writers still hold one back
         if list(shelf.path.glob(f"{QUARANTINE}/*.npz")):
             problems.append("a chunk was quarantined: a reader saw a partial file")
 
@@ -135,9 +140,10 @@ def test_two_processes_writing_the_same_entries_at_once_leave_a_whole_store(tmp_
 
     ctx = multiprocessing.get_context("spawn")
     manager = ctx.Manager()
-    start, stop, problems = ctx.Barrier(3), ctx.Event(), manager.list()
-    writers = [ctx.Process(target=_write_all, args=(str(tmp_path), seed, start)) for seed in (1, 2)]
-    reader = ctx.Process(target=_read_while_written, args=(str(tmp_path), start, stop, problems))
+    start, stop, read_during, problems = ctx.Barrier(3), ctx.Event(), ctx.Event(), manager.list()
+    writers = [ctx.Process(target=_write_all, args=(str(tmp_path), seed, start, read_during))
+               for seed in (1, 2)]
+    reader = ctx.Process(target=_read_while_written, args=(str(tmp_path), start, stop, read_during, problems))
     for p in [*writers, reader]:
         p.start()
     for p in writers:
@@ -145,6 +151,7 @@ def test_two_processes_writing_the_same_entries_at_once_leave_a_whole_store(tmp_
     stop.set()
     reader.join(60)
     assert [p.exitcode for p in [*writers, reader]] == [0, 0, 0]
+    assert read_during.is_set(), "the reader never read while the writers were writing"
     assert list(problems) == []
     (path, _), = FeatureStore(tmp_path).shelves()
     shelf = Shelf(path, DIM)

@@ -59,6 +59,14 @@ def test_points_that_train_alike_share_one_training(workdir, tmp_path, monkeypat
     assert "| noisy | model.window=2, eval.noise=3.0 |" in table and "| none |" in table
     assert (out.parent / "exp.png").stat().st_size > 1000
     assert json.loads(path_json.read_text()) == json.loads(json.dumps(result))
+    # render without arguments redraws with what the run recorded (the stage's label and command)
+    path_json.write_text(json.dumps({**result, "presentation": {"label": "unit corpus", "published": None,
+                                                                 "command": "make it again"}}))
+    experiment.render(path_json)
+    recorded = (out.parent / "exp.md").read_text()
+    assert "unit corpus" in recorded and "make it again" in recorded
+    experiment.render(path_json, label="other")
+    assert "other" in (out.parent / "exp.md").read_text() and "unit corpus" not in (out.parent / "exp.md").read_text()
 
 
 def test_a_killed_experiment_reuses_finished_trainings(workdir, tmp_path, monkeypatch):  # noqa: F811
