@@ -31,7 +31,7 @@ from model.ar_iigcn import ARIIGCN
 from model.contrastive import iccl_loss, imcl_loss
 from model.device import autocast, optimizer_step
 from model.distributed import average_gradients
-from model.training import AMBDSGDNTrainee, _trainable, rank_batches
+from model.training import AMBDSGDNTrainee
 
 
 class ARIIGCNTrainee(AMBDSGDNTrainee):
@@ -59,16 +59,7 @@ class ARIIGCNTrainee(AMBDSGDNTrainee):
         model.train()
         sums: dict[str, float] = {}
         steps = 0
-        for b in rank_batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng,
-                              self.world):
-            if b is None:                 # this rank's share of the batch is empty
-                self.idle_step()
-                continue
-            self.trained_on.update(b.dialogue_ids)
-            b = b.to(device)
-            scored = b.real & (b.labels >= 0)
-            if self.trainable_rows is not None:
-                scored = scored & _trainable(b, self.trainable_rows, device)
+        for b, scored in self.train_batches():
             with autocast(device, config.precision):
                 encoded = model.encode(b.features, b.speakers, b.lengths, b.present)
             parts = {}

@@ -156,16 +156,7 @@ class AMBDSGDNTrainee(Trainee):
         self.started = time.perf_counter()
         model.train()
         losses, q_sum, q_batches = [], np.zeros(len(model.modalities)), 0
-        for b in rank_batches(self.splits["train"], config.batch_size, self.matrices, self.present, self.rng,
-                              self.world):
-            if b is None:                 # this rank's share of the batch is empty
-                self.idle_step()
-                continue
-            self.trained_on.update(b.dialogue_ids)
-            b = b.to(device)
-            scored = b.real & (b.labels >= 0)       # -1: an unlabelled context utterance
-            if self.trainable_rows is not None:
-                scored = scored & _trainable(b, self.trainable_rows, device)
+        for b, scored in self.train_batches():
             labels, present = b.labels, b.present
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(device, config.precision):
@@ -196,6 +187,21 @@ class AMBDSGDNTrainee(Trainee):
             losses.append(loss.item())
         self.q = {f"q_{m}": float(q_sum[i] / max(q_batches, 1)) for i, m in enumerate(model.modalities)}
         yield {"train_loss": float(np.mean(losses)) if losses else float("nan")}
+
+    def train_batches(self) -> Iterator[tuple[Batch, torch.Tensor]]:
+        """One epoch of this rank's training batches (:func:`rank_batches`), on the device, each with
+        its (B, L) mask of the utterances the loss scores; an empty share takes an idle step."""
+        for b in rank_batches(self.splits["train"], self.config.batch_size, self.matrices, self.present,
+                              self.rng, self.world):
+            if b is None:                 # this rank's share of the batch is empty
+                self.idle_step()
+                continue
+            self.trained_on.update(b.dialogue_ids)
+            b = b.to(self.device)
+            scored = b.real & (b.labels >= 0)       # -1: an unlabelled context utterance
+            if self.trainable_rows is not None:
+                scored = scored & _trainable(b, self.trainable_rows, self.device)
+            yield b, scored
 
     def idle_step(self) -> None:
         """A step without utterances to learn from: none alone; with data parallelism, zero
