@@ -34,9 +34,6 @@ from pipeline.lib.experiments import PROTOCOLS, SECTIONS, read_experiment, run_e
 from pipeline.lib.timings import write_timings
 
 
-PRESENTATION = ("label", "published", "command")
-
-
 def render(result_path: Path, label: str | None = None, published: str | None = None,
            command: str | None = None) -> None:
     """Redraw ``<stem>.md`` and ``<stem>.png`` from ``<stem>.json``; a presentation argument left
