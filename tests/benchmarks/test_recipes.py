@@ -1,6 +1,9 @@
 """The benchmark's own params file: only the lists its DVC template expands (the stages read the
 recipes, which go through the core schema: tests/config/test_params.py)."""
 
+import shutil
+
+import pytest
 import yaml
 
 from config.schema import check_launcher
@@ -11,7 +14,9 @@ BENCH = REPO / "benchmarks" / "text_only"
 
 def test_the_benchmark_params_name_corpora_and_feature_sets_that_have_recipes():
     params = yaml.safe_load((BENCH / "params.yaml").read_text())
-    assert set(params) == {"corpora", "features", "finetuned", "launcher"}
+    assert set(params) == {"corpora", "features", "frozen", "finetuned", "launcher"}
+    # DVC cannot derive one list from the others: the rows are exactly the extracted feature sets
+    assert params["features"] == params["frozen"] + [f"{encoder}_ft" for encoder in params["finetuned"]]
     check_launcher(params["launcher"])         # the root params' rule (docs/parallel.md)
     assert all(set(c) == {"root"} and isinstance(c["root"], str) for c in params["corpora"].values())
     for corpus in params["corpora"]:
@@ -20,3 +25,27 @@ def test_the_benchmark_params_name_corpora_and_feature_sets_that_have_recipes():
             assert (BENCH / "recipes" / f"{corpus}_{features}.yaml").is_file(), (corpus, features)
         for encoder in params["finetuned"]:
             assert (BENCH / "recipes" / f"{corpus}_{encoder}_ft.yaml").is_file(), (corpus, encoder)
+
+
+@pytest.mark.parametrize("frozen, finetuned", [(["minilm", "mpnet"], ["minilm", "mpnet"]), (["mpnet"], [])])
+def test_each_extraction_depends_on_the_one_encoder_it_reads(tmp_path, frozen, finetuned):
+    """Fine-tuning one encoder re-runs no other encoder's extraction; nothing fine-tuned is allowed."""
+    from dvc.repo import Repo
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(BENCH / name, tmp_path / name)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params.update(frozen=frozen, finetuned=finetuned, features=frozen + [f"{e}_ft" for e in finetuned])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    Repo.init(tmp_path, no_scm=True)
+    stages = {stage.name: stage for stage in Repo(tmp_path).index.stages}
+    for corpus in params["corpora"]:
+        for encoder in frozen:
+            deps = {str(dep.def_path) for dep in stages[f"extract@{corpus}-{encoder}"].deps}
+            assert not [d for d in deps if "finetuned" in d], deps
+        for encoder in finetuned:
+            deps = {str(dep.def_path) for dep in stages[f"extract_ft@{corpus}-{encoder}"].deps}
+            assert [d for d in deps if "finetuned" in d] == [f"data/{corpus}/finetuned/{encoder}"]
+            outs = [str(out.def_path) for out in stages[f"finetune@{corpus}-{encoder}"].outs]
+            assert outs == [f"data/{corpus}/finetuned/{encoder}"]
+        assert not [name for name in stages if name.startswith(f"extract@{corpus}-") and name.endswith("_ft")]
