@@ -52,12 +52,17 @@ lock:
 demo: $(BIN)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
+# Test modules spread over TEST_WORKERS processes (pytest-xdist; a module's tests stay together,
+# so its fixtures are built once). 0: one process, as plain pytest.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # docs/gpu.md: what each step proves. The extraction figures need the demo's manifest (make demo).
 gpu-check: $(BIN)/.installed
