@@ -49,3 +49,35 @@ def test_each_extraction_depends_on_the_one_encoder_it_reads(tmp_path, frozen, f
             outs = [str(out.def_path) for out in stages[f"finetune@{corpus}-{encoder}"].outs]
             assert outs == [f"data/{corpus}/finetuned/{encoder}"]
         assert not [name for name in stages if name.startswith(f"extract@{corpus}-") and name.endswith("_ft")]
+
+
+EDITS = [   # a repository file -> the benchmark's stage groups an edit of it can affect
+    ("pipeline/experiment.py", set()),              # the paper's benchmark, not this one
+    ("pipeline/predict.py", set()),
+    ("pipeline/sweep.py", {"sweep"}),
+    ("pipeline/baseline.py", {"baseline"}),
+    ("pipeline/lib/plots.py", {"evaluate", "evaluate_ar"}),
+    ("extractors/text/finetune.py", {"finetune", "extract", "extract_ft"}),
+    ("extractors/visual/faces.py", set()),
+    ("model/diffrgcn.py", {"train", "evaluate", "train_ar", "evaluate_ar", "sweep"}),
+    ("pipeline/corpora/meld.py", {"prepare"}),
+    ("config/schema.py", {"prepare", "finetune", "extract", "extract_ft", "train", "evaluate",
+                          "train_ar", "evaluate_ar", "baseline", "sweep", "report"}),
+]
+
+
+@pytest.mark.parametrize("path, affected", EDITS, ids=[p for p, _ in EDITS])
+def test_an_edit_re_runs_only_the_benchmark_stages_it_can_affect(tmp_path, path, affected):
+    """The stages' code deps are the files they import (the import trace of
+    tests/benchmarks/test_text_only.py checks none is missing), not whole packages."""
+    from dvc.repo import Repo
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(BENCH / name, tmp_path / name)
+    Repo.init(tmp_path, no_scm=True)
+    hit = set()
+    for stage in Repo(tmp_path).index.stages:
+        code = [str(dep.def_path).removeprefix("../../") for dep in stage.deps if str(dep.def_path).startswith("../../")]
+        if any(path == d or path.startswith(d.rstrip("/") + "/") for d in code):
+            hit.add(stage.name.split("@")[0])
+    assert hit == affected
