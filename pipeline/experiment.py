@@ -86,7 +86,7 @@ def run_cli(args: argparse.Namespace) -> None:
                               "command": args.command or ""}      # what render redraws with
     path = write_result(result, args.out)
     write_timings(path, {"minutes": (time.perf_counter() - started) / 60})   # beside, untracked
-    render(path, args.label, args.published, args.command)
+    render(path)                          # with the presentation just recorded
 
 
 main = stage_main("experiment", __doc__, add_arguments, run_cli)
