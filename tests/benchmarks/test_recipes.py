@@ -27,19 +27,22 @@ def test_the_benchmark_params_name_corpora_and_feature_sets_that_have_recipes():
             assert (BENCH / "recipes" / f"{corpus}_{encoder}_ft.yaml").is_file(), (corpus, encoder)
 
 
+def resolved_stages(where, **lists) -> dict:
+    """Stage name -> DVC's stage, from the benchmark's dvc.yaml with ``lists`` replacing params.yaml's."""
+    from dvc.repo import Repo
+
+    shutil.copy(BENCH / "dvc.yaml", where / "dvc.yaml")
+    params = yaml.safe_load((BENCH / "params.yaml").read_text())
+    (where / "params.yaml").write_text(yaml.safe_dump({**params, **lists}))
+    Repo.init(where, no_scm=True)
+    return {stage.name: stage for stage in Repo(where).index.stages}
+
 @pytest.mark.parametrize("frozen, finetuned", [(["minilm", "mpnet"], ["minilm", "mpnet"]), (["mpnet"], [])])
 def test_each_extraction_depends_on_the_one_encoder_it_reads(tmp_path, frozen, finetuned):
     """Fine-tuning one encoder re-runs no other encoder's extraction; nothing fine-tuned is allowed."""
-    from dvc.repo import Repo
-
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(BENCH / name, tmp_path / name)
-    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    params.update(frozen=frozen, finetuned=finetuned, features=frozen + [f"{e}_ft" for e in finetuned])
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    Repo.init(tmp_path, no_scm=True)
-    stages = {stage.name: stage for stage in Repo(tmp_path).index.stages}
-    for corpus in params["corpora"]:
+    stages = resolved_stages(tmp_path, frozen=frozen, finetuned=finetuned,
+                             features=frozen + [f"{e}_ft" for e in finetuned])
+    for corpus in yaml.safe_load((BENCH / "params.yaml").read_text())["corpora"]:
         for encoder in frozen:
             deps = {str(dep.def_path) for dep in stages[f"extract@{corpus}-{encoder}"].deps}
             assert not [d for d in deps if "finetuned" in d], deps
@@ -70,13 +73,8 @@ EDITS = [   # a repository file -> the benchmark's stage groups an edit of it ca
 def test_an_edit_re_runs_only_the_benchmark_stages_it_can_affect(tmp_path, path, affected):
     """The stages' code deps are the files they import (the import trace of
     tests/benchmarks/test_text_only.py checks none is missing), not whole packages."""
-    from dvc.repo import Repo
-
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(BENCH / name, tmp_path / name)
-    Repo.init(tmp_path, no_scm=True)
     hit = set()
-    for stage in Repo(tmp_path).index.stages:
+    for stage in resolved_stages(tmp_path).values():
         code = [str(dep.def_path).removeprefix("../../") for dep in stage.deps if str(dep.def_path).startswith("../../")]
         if any(path == d or path.startswith(d.rstrip("/") + "/") for d in code):
             hit.add(stage.name.split("@")[0])
