@@ -37,6 +37,7 @@ def resolved_stages(where, **lists) -> dict:
     Repo.init(where, no_scm=True)
     return {stage.name: stage for stage in Repo(where).index.stages}
 
+
 @pytest.mark.parametrize("frozen, finetuned", [(["minilm", "mpnet"], ["minilm", "mpnet"]), (["mpnet"], [])])
 def test_each_extraction_depends_on_the_one_encoder_it_reads(tmp_path, frozen, finetuned):
     """Fine-tuning one encoder re-runs no other encoder's extraction; nothing fine-tuned is allowed."""
