@@ -137,6 +137,11 @@ def feature_store(tmp_path_factory) -> Path:
         os.environ[STORE_ENV] = previous
 
 
+def covered(path: str, deps: Sequence[str]) -> bool:
+    """Whether a DVC dep covers the repository-relative ``path``: the path itself or a folder above it."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
 def untracked_imports(project: Path, code_root: Path, traces: Path) -> dict[str, list[str]]:
     """Stage of ``project``'s dvc.lock -> the project files it imported (``AMBDSGDN_TRACE_IMPORTS``
     written to ``traces`` by :mod:`pipeline.cli`) that none of its deps covers. Empty = no drift."""
@@ -152,10 +157,9 @@ def untracked_imports(project: Path, code_root: Path, traces: Path) -> dict[str,
         name = f"extract@{found.group(2)}" if found.group(1) == "extract" else found.group(1)
         trace = traces / f"{name}.txt"
         assert trace.is_file(), f"{stage}: no import trace {trace} (did the stage run?)"
-        deps = [(project / d["path"]).resolve() for d in entry.get("deps", [])]
-        imported = [(code_root / f).resolve() for f in trace.read_text().split()]
-        uncovered = [str(f.relative_to(code_root.resolve())) for f in imported
-                     if not any(f == d or f.is_relative_to(d) for d in deps)]
+        deps = [os.path.relpath((project / d["path"]).resolve(), code_root.resolve())
+                for d in entry.get("deps", [])]
+        uncovered = [f for f in trace.read_text().split() if not covered(f, deps)]
         if uncovered:
             missing[stage] = uncovered
     return missing

@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from tests.conftest import REPO, run
+from tests.conftest import REPO, covered, run
 
 PAPER = REPO / "benchmarks" / "paper"
 
@@ -34,7 +34,7 @@ def test_each_stage_runs_one_experiment_file_and_tracks_the_code_it_imports():
         stage = stage.get("do", stage)                       # foreach stages keep theirs under do
         code = [d.removeprefix("../../") for d in stage["deps"] if d.startswith("../../")
                 and not d.startswith(("../../data", "../../${"))]
-        assert [f for f in imported if not any(f == d or f.startswith(d + "/") for d in code)] == [], name
+        assert [f for f in imported if not covered(f, code)] == [], name
         # ... and no more: a file the command never imports is no dep (an edit re-runs only what it can affect)
         assert [d for d in code if d != "model" and d not in imported] == [], name
         run = re.search(r"python -m pipeline\.experiment run (experiments/\S+\.yaml)", stage["cmd"])

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from config.schema import check_launcher
-from tests.conftest import REPO
+from tests.conftest import REPO, covered
 
 BENCH = REPO / "benchmarks" / "text_only"
 
@@ -77,6 +77,6 @@ def test_an_edit_re_runs_only_the_benchmark_stages_it_can_affect(tmp_path, path,
     hit = set()
     for stage in resolved_stages(tmp_path).values():
         code = [str(dep.def_path).removeprefix("../../") for dep in stage.deps if str(dep.def_path).startswith("../../")]
-        if any(path == d or path.startswith(d.rstrip("/") + "/") for d in code):
+        if covered(path, code):
             hit.add(stage.name.split("@")[0])
     assert hit == affected
