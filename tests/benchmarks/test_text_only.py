@@ -153,7 +153,7 @@ def split_tables(corpus: str, source: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.parametrize("corpus", ["meld", "iemocap"])
 def test_the_committed_mpnet_fine_tuned_rows_saw_the_train_split_only(corpus):
-    """mpnet_run/ (README rows †, from a second clone): the fine-tuned encoder, each cross-fitting fold
+    """mpnet_run/ (the README's mpnet rows, from a second clone): the fine-tuned encoder, each cross-fitting fold
     and every model on its features trained on the corpus' train dialogues only, with the committed
     recipe's fine-tuning params."""
     from tests.conftest import REPO
