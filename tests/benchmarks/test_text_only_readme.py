@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from pipeline.report import row as report_row
 from tests.conftest import REPO
 
 BENCH = REPO / "benchmarks" / "text_only"
@@ -26,19 +27,16 @@ def one(mapping: dict[str, str], cell: str) -> str:
     return found[0]
 
 
-def metrics_file(corpus: str, features: str, run: str):
+def details_file(corpus: str, features: str, run: str):
     """The mpnet rows come from a second clone (mpnet_run/README.md), the rest from the report's folder."""
     root = BENCH / "mpnet_run" if features.startswith("mpnet") else BENCH
-    return root / "metrics" / corpus / f"{features}_{run}.json"
-
-
-def shown(mean: float, std: float | None) -> str:
-    return f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
+    return root / "metrics" / corpus / f"{features}_{run}.details.json"
 
 
 def test_the_table_has_every_feature_set_and_run():
-    keys = {(row[0], one(FEATURES, row[1]), one(RUNS, row[2])) for row in table_rows()}
-    assert len(keys) == len(table_rows()) == 36         # no row twice
+    rows = table_rows()
+    keys = {(row[0], one(FEATURES, row[1]), one(RUNS, row[2])) for row in rows}
+    assert len(keys) == len(rows) == 36         # no row twice
     for corpus in ("IEMOCAP", "MELD"):
         for features in FEATURES.values():
             runs = {"diff", "gat", "none", "logreg"} | ({"ar-iigcn"} if features.startswith("minilm") else set())
@@ -47,10 +45,9 @@ def test_the_table_has_every_feature_set_and_run():
 
 @pytest.mark.parametrize("row", table_rows(), ids=lambda row: "-".join(row[:3]))
 def test_each_row_shows_its_metrics_file(row):
+    """The cells as `python -m pipeline.report` writes them from the same details file."""
     corpus, features, run = row[0].lower(), one(FEATURES, row[1]), one(RUNS, row[2])
-    metrics = json.loads(metrics_file(corpus, features, run).read_text())
-    test, std = metrics["test"], (lambda key: metrics["test"].get(f"{key}_std"))
-    assert row[3] == shown(test["wa_f1"], std("wa_f1")), "test wa-F1"
-    assert row[4] == shown(test["wa_acc"], std("wa_acc")), "test wa-ACC"
-    assert row[5].startswith(f"{100 * test['macro_f1']:.2f}"), "macro-F1"
-    assert row[6] == f"{100 * metrics['dev']['wa_f1']:.2f}", "dev wa-F1"
+    details = json.loads(details_file(corpus, features, run).read_text())
+    expected = report_row(run, details)
+    assert row[3:6] == [expected[c] for c in ("test wa-F1", "test wa-ACC", "macro-F1")]
+    assert row[6] == f"{100 * details['dev_wa_f1']['mean']:.2f}", "dev wa-F1"
