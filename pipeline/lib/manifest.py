@@ -268,6 +268,21 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def relative_root(root: str | Path, out_dir: Path) -> str:
+    """``root`` as :func:`read` finds it again from ``out_dir``: relative, computed on the paths as
+    written.
+
+    Symlinks on the way (a ``../shared`` linked to wherever the data lie) stay in the path, so the
+    string depends only on where the corpus sits beside the repository, not on the link's target:
+    clones in different places write the same bytes. :func:`read` joins it to ``out_dir`` lexically;
+    where that would miss (``root`` holds a ``..`` after a symlink), the resolved absolute path.
+    """
+    lexical = os.path.abspath(root)
+    if os.path.exists(root) and not (os.path.exists(lexical) and os.path.samefile(lexical, root)):
+        return str(Path(root).resolve())
+    return os.path.relpath(lexical, os.path.abspath(out_dir))
+
+
 def write(manifest: Manifest, errors: pd.DataFrame, out_dir: Path) -> dict:
     """Write manifest.csv, manifest.meta.json, errors.csv and summary.json; return the summary.
 
@@ -280,7 +295,7 @@ def write(manifest: Manifest, errors: pd.DataFrame, out_dir: Path) -> dict:
     summary = summarize(manifest.table, errors, manifest.labels)
     meta = manifest.meta()
     if not Path(manifest.root).is_absolute():
-        meta["root"] = os.path.relpath(Path(manifest.root).resolve(), out_dir.resolve())
+        meta["root"] = relative_root(manifest.root, out_dir)
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

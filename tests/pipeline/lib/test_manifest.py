@@ -110,3 +110,34 @@ def test_prepare_warns_when_a_required_modality_is_mostly_missing(tmp_path, caps
     summary = {"train": {"utterances": 10, "with_text": 10, "with_audio": 5, "with_video": 4}}
     assert [w.split(",")[0] for w in coverage_warnings(summary, ["text", "audio", "visual"])] == [
         "warning: modalities lists visual"]      # 50% missing is not "more than half"
+
+
+def test_relative_root_keeps_symlinks_so_clones_anywhere_write_the_same_bytes(tmp_path, monkeypatch):
+    """A clone with ``../shared`` linked to the data writes the same root wherever the clone and
+    the data lie (before: the link was resolved, and the root named the clone's own depth)."""
+    data = tmp_path / "elsewhere" / "deep" / "data" / "corpus"
+    data.mkdir(parents=True)
+    (data / "a.wav").write_bytes(b"x")
+    written = []
+    for clone in (tmp_path / "c1", tmp_path / "x" / "y" / "c2"):
+        (clone / "repo").mkdir(parents=True)
+        (clone / "shared").symlink_to(data.parent)
+        monkeypatch.chdir(clone / "repo")
+        manifest.write(Manifest(table(), "csv", "../shared/corpus", LABELS), pd.DataFrame(),
+                       Path("data/prep"))
+        written.append((clone / "repo/data/prep" / manifest.META_FILE).read_bytes())
+        monkeypatch.chdir("/")
+        assert manifest.read(clone / "repo/data/prep").media_path("a.wav").read_bytes() == b"x"
+    assert written[0] == written[1] and b'"root": "../../../shared/corpus"' in written[0]
+
+
+def test_relative_root_after_a_symlink_and_dotdot_is_resolved(tmp_path, monkeypatch):
+    """``link/..`` means the link target's parent to the filesystem but nothing to a lexical join:
+    such a root is stored resolved, so the manifest still finds its media."""
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    (tmp_path / "real" / "corpus").mkdir()
+    (tmp_path / "real" / "corpus" / "a.wav").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "inner")
+    monkeypatch.chdir(tmp_path)
+    manifest.write(Manifest(table(), "csv", "link/../corpus", LABELS), pd.DataFrame(), Path("prep"))
+    assert manifest.read(tmp_path / "prep").media_path("a.wav").read_bytes() == b"x"
