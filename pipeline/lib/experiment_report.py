@@ -9,6 +9,7 @@ seeds, Fig. 8). A point without a score (e.g. no test dialogue of its length) is
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,9 @@ def figure(result: dict, path: Path, *, corpus_label: str = "", published: str |
             _bars(ax, rows, paper, which)
         ax.set_ylabel("test score (%)")
         ax.legend(fontsize=8)
+    # wrapped to the figure's width (about 14 characters per inch at 9 pt): a long corpus label
+    # would otherwise run off both edges
+    title = textwrap.fill(title, width=int(14 * fig.get_figwidth()), break_on_hyphens=False)
     fig.suptitle(title + f"\nseeds {', '.join(map(str, result['seeds']))}, epochs selected on dev",
                  fontsize=9)
     if command:

@@ -280,3 +280,24 @@ def test_every_figure_kind_draws_and_the_table_shows_the_paper_beside_ours(tmp_p
     assert "| w1-ambdsgdn-0.3 | model.window=1, model.name=ambdsgdn, train.p_exe=0.3 | 51.00 ± 1.00 |" in table
     assert "| 61.00 | 62.00 |" in table and "| empty |" in table and "Reproduce: `dvc repro demo@x`" in table
     assert "paper IEMOCAP" not in markdown(result, published="meld")   # only the corpus it names
+
+
+def test_a_long_title_is_wrapped_inside_the_figure(tmp_path):
+    """The title band's outermost pixel columns stay blank: a long corpus label is wrapped, not cut
+    off at both edges (as the first IEMOCAP LOSO figure was)."""
+    import matplotlib.image
+
+    from pipeline.lib.experiment_report import figure as draw
+
+    stat = {"mean": 0.5, "sample_std": 0.01, "n": 3, "per_seed": [0.5] * 3}
+    points = [{"point": p, "settings": {"model.graph": p}, "test_wa_f1": stat, "test_wa_acc": stat,
+               "dev_wa_f1": stat, "selected_epochs": [1, 2, 3], "test_dialogues": 3} for p in ("diff", "gat")]
+    result = {"experiment": "x", "title": "Table 5: graph ablations (modality dropout on)", "paper": "Table 5",
+              "corpus": "iemocap", "labels": ["a", "b"], "seeds": [0, 1, 2], "selection": "dev",
+              "figure": {"kind": "bars"}, "protocol": "loso", "published": {}, "points": points}
+    label = "iemocap transcripts, text only (all-MiniLM-L6-v2 frozen), leave-one-session-out"
+    draw(result, tmp_path / "x.png", corpus_label=label)
+    pixels = matplotlib.image.imread(tmp_path / "x.png")[..., :3]
+    title_band = pixels[: pixels.shape[0] // 8]
+    assert title_band.min() < 0.5                                  # the title is drawn there
+    assert title_band[:, :4].min() > 0.99 and title_band[:, -4:].min() > 0.99
