@@ -278,8 +278,8 @@ def relative_root(root: str | Path, out_dir: Path) -> str:
     where that would miss (``root`` holds a ``..`` after a symlink), the resolved absolute path.
     """
     lexical = os.path.abspath(root)
-    if os.path.exists(root) and not (os.path.exists(lexical) and os.path.samefile(lexical, root)):
-        return str(Path(root).resolve())
+    if os.path.realpath(lexical) != os.path.realpath(root):
+        return os.path.realpath(root)
     return os.path.relpath(lexical, os.path.abspath(out_dir))
 
 
